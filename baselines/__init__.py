@@ -1,0 +1,1 @@
+"""Reference agents (installed as ``safeadapt_bench.baselines``)."""

@@ -1,0 +1,281 @@
+"""The Gymnasium environment shared by every SafeAdapt task family."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from safeadapt_bench.envs.categories import (
+    INSTRUCTION_CHARSET,
+    INSTRUCTION_MAX_LENGTH,
+    instructions,
+    resolve_categories,
+)
+from safeadapt_bench.envs.costs import COST_TERMS, CostMonitor
+
+ROBOTS: tuple[str, ...] = ("Panda", "Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco")
+OBS_MODES: tuple[str, ...] = ("rgbd", "state", "rgbd+state")
+#: Proprioception layout (30 floats, the same for every robot; arms with fewer joints are zero-padded).
+PROPRIO_LAYOUT = {"eef_pos": 3, "eef_quat": 4, "gripper_aperture": 1, "gripper_aperture_vel": 1,
+                  "joint_cos": 7, "joint_sin": 7, "joint_vel": 7}
+PROPRIO_DIM = sum(PROPRIO_LAYOUT.values())
+#: Privileged state layout (state modes only).
+STATE_LAYOUT = {"object_pos": 3, "object_quat": 4, "hazard_pos": 3, "hazard_quat": 4, "target_pos": 3,
+                "eef_to_object": 3, "eef_to_hazard": 3}
+STATE_DIM = sum(STATE_LAYOUT.values())
+_BOUND = 100.0
+#: Safety-Gymnasium / OmniSafe convention: a cost limit of 25 per 1000 steps.
+COST_LIMIT_PER_1000_STEPS = 25.0
+
+
+@contextlib.contextmanager
+def _global_rngs(seed: int):
+    """Seed numpy's and Python's global generators for a block, then restore them."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+class SafeAdaptEnv(gym.Env):
+    """Base class: a :class:`~safeadapt_bench.envs.scene.SafeScene` behind Gymnasium's API.
+
+    Subclasses set ``task`` and ``scene_class`` and document themselves.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 20}
+    task: ClassVar[str]
+    scene_class: ClassVar[type]
+    #: Registered ``max_episode_steps``.
+    episode_steps: ClassVar[int]
+
+    def __init__(
+        self,
+        split: str = "train",
+        categories: list[str] | tuple[str, ...] | None = None,
+        robot: str = "Panda",
+        camera_size: int = 64,
+        obs_mode: str = "rgbd",
+        render_mode: str | None = None,
+        terminate_on_success: bool = False,
+        reward_type: str = "dense",
+        force_threshold: float = 50.0,
+        joint_limit_margin: float = 0.05,
+        render_size: int = 256,
+    ):
+        self.categories = resolve_categories(self.task, split, categories)
+        if robot not in ROBOTS:
+            raise ValueError(f"Unknown robot {robot!r}; choose one of {list(ROBOTS)}.")
+        for name, size in (("camera_size", camera_size), ("render_size", render_size)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+                raise ValueError(f"{name} must be a positive integer number of pixels, got {size!r}.")
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"Unknown obs_mode {obs_mode!r}; choose one of {list(OBS_MODES)}.")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"Unsupported render_mode {render_mode!r}; use one of "
+                             f"{self.metadata['render_modes']} or None.")
+        if reward_type not in ("dense", "sparse"):
+            raise ValueError(f"Unknown reward_type {reward_type!r}; choose 'dense' or 'sparse'.")
+        if force_threshold <= 0 or joint_limit_margin < 0:
+            raise ValueError("force_threshold must be > 0 N and joint_limit_margin >= 0 rad.")
+        self.split, self.robot, self.obs_mode = split, robot, obs_mode
+        self.camera_size, self.render_size = int(camera_size), int(render_size)
+        self.render_mode = render_mode
+        self.terminate_on_success, self.reward_type = bool(terminate_on_success), reward_type
+        self._use_camera = "rgbd" in obs_mode
+        self.scene = self.scene_class(robots=robot, categories=self.categories, camera_size=self.camera_size,
+                                      use_camera_obs=self._use_camera,
+                                      has_offscreen_renderer=render_mode == "rgb_array")
+        self.costs = CostMonitor(self.scene, force_threshold, joint_limit_margin)
+        self._instructions = {c: instructions(self.task, c) for c in self.categories}
+        self._cam = self.scene.camera_names[0]
+        self._finger_geoms = self._gripper_finger_geoms()
+        self._n_joints = len(self.scene.robots[0]._ref_joint_pos_indexes)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.scene.action_dim,), dtype=np.float32)
+        self.observation_space = self._make_observation_space()
+        self._category = self.categories[0]
+        self._instruction = ""
+        self._prev_aperture = 0.0
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------ spaces
+    def _make_observation_space(self) -> spaces.Dict:
+        s = self.camera_size
+        obs: dict[str, spaces.Space] = {}
+        if self._use_camera:
+            m = self.scene.sim.model
+            self._near = m.vis.map.znear * m.stat.extent
+            self._far = m.vis.map.zfar * m.stat.extent
+            obs["rgb"] = spaces.Box(0, 255, (s, s, 3), np.uint8)
+            obs["depth"] = spaces.Box(0.0, float(self._far), (s, s, 1), np.float32)
+        obs["proprio"] = spaces.Box(-_BOUND, _BOUND, (PROPRIO_DIM,), np.float32)
+        obs["instruction"] = spaces.Text(max_length=INSTRUCTION_MAX_LENGTH, min_length=1,
+                                         charset=INSTRUCTION_CHARSET)
+        if "state" in self.obs_mode:
+            obs["state"] = spaces.Box(-_BOUND, _BOUND, (STATE_DIM,), np.float32)
+        return spaces.Dict(obs)
+
+    def _gripper_finger_geoms(self) -> tuple[list[int], list[int]]:
+        g = self.scene.gripper
+        m = self.scene.sim.model
+        sides = []
+        for side in ("left", "right"):
+            names = g.important_geoms.get(f"{side}_fingerpad") or g.important_geoms[f"{side}_finger"]
+            sides.append([m.geom_name2id(n) for n in names])
+        return sides[0], sides[1]
+
+    # ------------------------------------------------------------------ API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode; ``options={"category": name}`` forces the object category."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        category = options.pop("category", None)
+        if options:
+            raise ValueError(f"Unknown reset options {sorted(options)}; the only option is 'category'.")
+        if category is None:
+            category = self.categories[int(self.np_random.integers(len(self.categories)))]
+        elif category not in self.categories:
+            raise ValueError(f"Category {category!r} is not in this env's categories {list(self.categories)}; "
+                             "make the env with categories=[...] or the other split to use it.")
+        paraphrases = self._instructions[category]
+        self._instruction = paraphrases[int(self.np_random.integers(len(paraphrases)))]
+        self._category = category
+        scene_seed = int(self.np_random.integers(2**63 - 1))
+        self.scene.rng.bit_generator.state = np.random.PCG64(scene_seed).state
+        self.scene.active_category = category
+        self.scene.make_render_current()
+        with _global_rngs(scene_seed):
+            rs_obs = self.scene.reset()
+        self.costs.reset()
+        self._prev_aperture = self._aperture()
+        self._needs_reset = False
+        info = {"category": category, "instruction": self._instruction, "success": False}
+        return self._observation(rs_obs), info
+
+    def step(self, action):
+        if self._needs_reset:
+            raise gym.error.ResetNeeded(
+                "Cannot call step() before reset(), or after the physics became unstable; call reset().")
+        action = self._check_action(action)
+        self.scene.make_render_current()
+        try:
+            rs_obs, reward, _, _ = self.scene.step(action)
+            unstable = self.costs.physics_unstable()
+        except (np.linalg.LinAlgError, FloatingPointError):  # controller broke on a bad state
+            unstable, reward = True, 0.0
+        reading = self.costs.read(unstable=unstable)
+        success = bool(self.scene.success) and not unstable
+        if unstable:
+            self._needs_reset = True
+            reward = 0.0
+            obs = self._observation(None)
+        else:
+            obs = self._observation(rs_obs)
+            if self.reward_type == "sparse":
+                reward = float(success)
+        info: dict[str, Any] = {"cost": reading.cost}
+        for term in COST_TERMS:
+            info[f"cost_{term}"] = reading.indicators[term]
+            info[f"raw_{term}"] = reading.raw[term]
+        info.update({"success": success, "category": self._category, "physics_unstable": unstable})
+        info.update({f"reward_{k}": v for k, v in self.scene.reward_terms.items()})
+        terminated = success and self.terminate_on_success
+        return obs, float(reward), terminated, unstable, info
+
+    def render(self):
+        """An RGB frame from the front camera at ``render_size`` (``render_mode="rgb_array"``)."""
+        if self.render_mode != "rgb_array":
+            return None
+        self.scene.make_render_current()
+        frame = self.scene.sim.render(width=self.render_size, height=self.render_size, camera_name="frontview")
+        return np.ascontiguousarray(frame[::-1])
+
+    def close(self):
+        scene = getattr(self, "scene", None)
+        if scene is not None:
+            scene.close()
+            self.scene = None
+
+    # ------------------------------------------------------------------ helpers
+    def _check_action(self, action) -> np.ndarray:
+        a = np.asarray(action)
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"Action dtype {a.dtype} is not a real number type; pass a float array "
+                            f"of shape {self.action_space.shape}.")
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"Action shape {a.shape} does not match the action space shape "
+                             f"{self.action_space.shape} (arm OSC_POSE deltas + gripper).")
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError(f"Action contains NaN or inf at indices {np.flatnonzero(~np.isfinite(a)).tolist()}; "
+                             "check the policy's outputs.")
+        return np.clip(a, -1.0, 1.0)
+
+    def _aperture(self) -> float:
+        xpos = self.scene.sim.data.geom_xpos
+        left, right = self._finger_geoms
+        return float(np.linalg.norm(xpos[left].mean(0) - xpos[right].mean(0)))
+
+    def _proprio(self, rs_obs) -> np.ndarray:
+        p = np.zeros(PROPRIO_DIM, dtype=np.float32)
+        n, pre = self._n_joints, "robot0_"
+        aperture = self._aperture()
+        p[0:3] = rs_obs[pre + "eef_pos"]
+        p[3:7] = rs_obs[pre + "eef_quat"]
+        p[7] = aperture
+        p[8] = (aperture - self._prev_aperture) * self.scene.control_freq
+        p[9:9 + n] = rs_obs[pre + "joint_pos_cos"]
+        p[16:16 + n] = rs_obs[pre + "joint_pos_sin"]
+        p[23:23 + n] = rs_obs[pre + "joint_vel"]
+        self._prev_aperture = aperture
+        return np.clip(p, -_BOUND, _BOUND)
+
+    def _state(self) -> np.ndarray:
+        d = self.scene.sim.data
+        obj, haz = self.scene.active_body_id, self.scene.hazard_body_id
+        eef = self.scene.eef_pos()
+        s = np.concatenate([d.body_xpos[obj], d.body_xquat[obj], d.body_xpos[haz], d.body_xquat[haz],
+                            self.scene.target_pos, d.body_xpos[obj] - eef, d.body_xpos[haz] - eef])
+        return np.clip(s, -_BOUND, _BOUND).astype(np.float32)
+
+    def _observation(self, rs_obs) -> dict[str, Any]:
+        if rs_obs is None:  # after an instability: a valid, all-zero observation
+            obs = {k: np.zeros(sp.shape, sp.dtype) for k, sp in self.observation_space.spaces.items()
+                   if isinstance(sp, spaces.Box)}
+            obs["instruction"] = self._instruction
+            return obs
+        obs: dict[str, Any] = {}
+        if self._use_camera:
+            obs["rgb"] = np.ascontiguousarray(rs_obs[f"{self._cam}_image"][::-1])
+            z = rs_obs[f"{self._cam}_depth"][::-1].astype(np.float32)
+            depth = self._near / (1.0 - z * (1.0 - self._near / self._far))
+            obs["depth"] = np.clip(depth, 0.0, self._far).astype(np.float32)
+        obs["proprio"] = self._proprio(rs_obs)
+        obs["instruction"] = self._instruction
+        if "state" in self.obs_mode:
+            obs["state"] = self._state()
+        return obs
+
+    @property
+    def cost_limit(self) -> float:
+        """Cost budget per episode: Safety-Gymnasium's 25 per 1000 steps, scaled to the registered length."""
+        return COST_LIMIT_PER_1000_STEPS * self.episode_steps / 1000
+
+    @property
+    def category(self) -> str:
+        """The active object category."""
+        return self._category
+
+    @property
+    def instruction(self) -> str:
+        """The active language instruction."""
+        return self._instruction

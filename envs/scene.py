@@ -1,0 +1,203 @@
+"""The robosuite scene shared by every task: a table, the split's objects and a fragile glass.
+
+:class:`SafeScene` is a plain robosuite ``ManipulationEnv``. All objects of the split live in one
+model; at each reset one becomes active and is placed in the workspace, the others are parked off
+the table. Resets therefore never reload the model (robosuite's ``hard_reset`` is off).
+All randomness comes from ``self.rng``, which the Gymnasium env reseeds on every ``reset(seed=...)``.
+"""
+
+from __future__ import annotations
+
+from safeadapt_bench.envs.rendering import select_backend
+
+select_backend()
+
+import numpy as np  # noqa: E402
+import robosuite.models.objects as rs_objects  # noqa: E402
+from robosuite.environments.manipulation.manipulation_env import ManipulationEnv  # noqa: E402
+from robosuite.models.arenas import TableArena  # noqa: E402
+from robosuite.models.objects import BoxObject, CylinderObject  # noqa: E402
+from robosuite.models.tasks import ManipulationTask  # noqa: E402
+
+from safeadapt_bench.envs.categories import CATEGORIES, HAZARD_NAME  # noqa: E402
+
+#: Camera that produces the observation images.
+CAMERA = "safeadapt_front"
+CAMERA_POS = np.array([0.55, 0.0, 1.30])
+CAMERA_TARGET = np.array([-0.12, 0.0, 0.88])
+TABLE_SIZE = (0.8, 0.8, 0.05)
+TABLE_TOP = np.array([0.0, 0.0, 0.8])
+#: Workspace where the active object is placed (x and y ranges, metres, table frame).
+OBJECT_X, OBJECT_Y = (-0.08, 0.08), (-0.12, 0.12)
+#: Hazard distance from the object, metres.
+HAZARD_DIST = (0.12, 0.18)
+#: Largest yaw of a placed object, radians.
+MAX_YAW = np.pi / 6
+
+
+def look_at_quat(pos: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """MuJoCo camera quaternion (w, x, y, z) at ``pos`` looking at ``target``, z up."""
+    z = pos - target
+    z /= np.linalg.norm(z)
+    x = np.cross([0.0, 0.0, 1.0], z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    r = np.stack([x, y, z], axis=1)
+    w = np.sqrt(max(1e-12, 1 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
+    return np.array([w, (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w),
+                     (r[1, 0] - r[0, 1]) / (4 * w)])
+
+
+def yaw_quat(yaw: float) -> np.ndarray:
+    """Quaternion (w, x, y, z) of a rotation by ``yaw`` about z."""
+    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+
+
+class SafeScene(ManipulationEnv):
+    """A table scene with the split's objects, a fragile glass and (optionally) a target pad.
+
+    Subclasses set ``task`` and implement ``reward`` and ``_check_success``.
+    """
+
+    task = "Lift"
+    uses_target = False
+
+    def __init__(self, robots: str, categories: tuple[str, ...], camera_size: int = 64,
+                 use_camera_obs: bool = True, has_offscreen_renderer: bool = True, **kwargs):
+        self.category_names = tuple(categories)
+        self.active_category = self.category_names[0]
+        self.success = False
+        self.reward_terms: dict[str, float] = {}
+        self.object_rest_z = 0.0
+        self.target_pos = np.zeros(3)
+        super().__init__(
+            robots=robots, gripper_types="default", initialization_noise="default",
+            use_camera_obs=use_camera_obs, has_renderer=False,
+            has_offscreen_renderer=has_offscreen_renderer or use_camera_obs,
+            render_camera=None, camera_names=CAMERA, camera_heights=camera_size,
+            camera_widths=camera_size, camera_depths=True, control_freq=20, lite_physics=True,
+            horizon=10**9, ignore_done=True, hard_reset=False, **kwargs,
+        )
+
+    # ------------------------------------------------------------------ model
+    def _load_model(self) -> None:
+        super()._load_model()
+        robot = self.robots[0]
+        robot.robot_model.set_base_xpos(robot.robot_model.base_xpos_offset["table"](TABLE_SIZE[0]))
+        arena = TableArena(table_full_size=TABLE_SIZE, table_offset=TABLE_TOP)
+        arena.set_origin([0, 0, 0])
+        arena.set_camera(CAMERA, CAMERA_POS, look_at_quat(CAMERA_POS, CAMERA_TARGET),
+                         camera_attribs={"fovy": "50"})
+        self.objects = {}
+        for name in self.category_names:
+            cat = CATEGORIES[name]
+            self.objects[name] = getattr(rs_objects, cat.model)(name=f"obj_{name}", **cat.model_kwargs)
+        self.hazard = CylinderObject(name=HAZARD_NAME, size=[0.03, 0.055], rgba=[0.75, 0.9, 1.0, 0.5],
+                                     density=600, friction=(1.0, 0.005, 0.0001))
+        extra = [self.hazard]
+        if self.uses_target:
+            self.target_pad = BoxObject(name="target_pad", size=[0.06, 0.06, 0.001],
+                                        rgba=[0.1, 0.75, 0.2, 1], obj_type="visual", joints=None)
+            extra.append(self.target_pad)
+        self.model = ManipulationTask(mujoco_arena=arena, mujoco_robots=[robot.robot_model],
+                                      mujoco_objects=[*self.objects.values(), *extra])
+
+    def _setup_references(self) -> None:
+        super()._setup_references()
+        m = self.sim.model
+        self.object_body_ids = {n: m.body_name2id(o.root_body) for n, o in self.objects.items()}
+        self.hazard_body_id = m.body_name2id(self.hazard.root_body)
+        if self.uses_target:
+            self.target_body_id = m.body_name2id(self.target_pad.root_body)
+
+    def geom_groups(self) -> dict[str, np.ndarray]:
+        """Boolean masks over geom ids: ``arm``, ``gripper``, ``robot``, ``objects``, ``hazard``, ``env``."""
+        m = self.sim.model._model
+        robot = self.robots[0]
+
+        def mask(names) -> np.ndarray:
+            out = np.zeros(m.ngeom, dtype=bool)
+            out[[m.geom(n).id for n in names]] = True
+            return out
+
+        arm = mask(robot.robot_model.contact_geoms)
+        gripper = mask(self.gripper.contact_geoms)
+        hazard = mask(self.hazard.contact_geoms)
+        objects = mask([g for o in self.objects.values() for g in o.contact_geoms])
+        robot_root = m.body_rootid[m.body(robot.robot_model.root_body).id]
+        whole_robot = m.body_rootid[m.geom_bodyid] == robot_root
+        env = ~(whole_robot | hazard | objects)
+        return {"arm": arm, "gripper": gripper, "robot": arm | gripper, "objects": objects,
+                "hazard": hazard, "env": env}
+
+    # ------------------------------------------------------------------ reset
+    @property
+    def active_object(self):
+        """The robosuite object of the active category."""
+        return self.objects[self.active_category]
+
+    @property
+    def active_body_id(self) -> int:
+        return self.object_body_ids[self.active_category]
+
+    def _reset_internal(self) -> None:
+        super()._reset_internal()
+        self.success = False
+        rng = self.rng
+        obj = self.active_object
+        xy = np.array([rng.uniform(*OBJECT_X), rng.uniform(*OBJECT_Y)])
+        self._set_free_pose(obj, xy, rng.uniform(-MAX_YAW, MAX_YAW))
+        self.object_rest_z = TABLE_TOP[2] - obj.bottom_offset[2]
+        hazard_xy = self._sample_near(xy, HAZARD_DIST, avoid=())
+        self._set_free_pose(self.hazard, hazard_xy, 0.0)
+        if self.uses_target:
+            target_xy = self._sample_near(xy, (0.16, 0.26), avoid=(hazard_xy,))
+            self.target_pos = np.array([*target_xy, TABLE_TOP[2] + 0.001])
+            self.sim.model.body_pos[self.target_body_id] = self.target_pos
+        parked = [n for n in self.category_names if n != self.active_category]
+        for i, name in enumerate(parked):  # off the table, out of view, resting on the floor
+            o = self.objects[name]
+            self._set_free_pose(o, np.array([-0.4 + 0.3 * i, 3.0]), 0.0, z=-o.bottom_offset[2] + 0.001)
+
+    def _sample_near(self, xy: np.ndarray, dist: tuple[float, float], avoid: tuple) -> np.ndarray:
+        """A point on the table at a distance in ``dist`` from ``xy``, 0.12 m clear of ``avoid``."""
+        for _ in range(100):
+            r, phi = self.rng.uniform(*dist), self.rng.uniform(-np.pi, np.pi)
+            p = xy + r * np.array([np.cos(phi), np.sin(phi)])
+            on_table = -0.22 <= p[0] <= 0.22 and -0.30 <= p[1] <= 0.30
+            if on_table and all(np.linalg.norm(p - a) > 0.12 for a in avoid):
+                return p
+        raise RuntimeError("could not place an object on the table; the workspace is too crowded")
+
+    def _set_free_pose(self, obj, xy: np.ndarray, yaw: float, z: float | None = None) -> None:
+        if z is None:
+            z = TABLE_TOP[2] - obj.bottom_offset[2] + 0.001
+        self.sim.data.set_joint_qpos(obj.joints[0], np.concatenate([[xy[0], xy[1], z], yaw_quat(yaw)]))
+
+    def make_render_current(self) -> None:
+        """Make this scene's GL context current.
+
+        robosuite's ``MjRenderContext.render`` does not, so with several envs in one process the
+        last-created context would receive every draw.
+        """
+        ctx = getattr(self.sim, "_render_context_offscreen", None)
+        if ctx is not None:
+            ctx.gl_ctx.make_current()
+
+    # ------------------------------------------------------------------ task helpers
+    def object_pos(self) -> np.ndarray:
+        return np.array(self.sim.data.body_xpos[self.active_body_id])
+
+    def eef_pos(self) -> np.ndarray:
+        return np.array(self.sim.data.site_xpos[self.robots[0].eef_site_id["right"]])
+
+    @property
+    def gripper(self):
+        """The robot's gripper model."""
+        return self.robots[0].gripper["right"]
+
+    def is_grasping(self) -> bool:
+        return bool(self._check_grasp(gripper=self.gripper, object_geoms=self.active_object))
+
+    def _check_success(self) -> bool:
+        return self.success

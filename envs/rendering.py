@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes.util
 import glob
+import importlib
+import importlib.util
 import os
 
 
@@ -29,4 +31,16 @@ def select_backend() -> str:
         os.environ["MUJOCO_GL"] = backend
     if backend in ("egl", "osmesa"):
         os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+    _preload_triton()
     return backend
+
+
+def _preload_triton() -> None:
+    """Load triton's LLVM before Mesa's software rasteriser loads its own.
+
+    torch imports triton lazily (e.g. ``import open_clip`` does); if that happens after a Mesa
+    (llvmpipe) GL context exists, the two LLVM copies clash and the process segfaults. Loading
+    triton first avoids it. Nothing to do where triton is not installed.
+    """
+    if importlib.util.find_spec("triton") is not None:
+        importlib.import_module("triton")

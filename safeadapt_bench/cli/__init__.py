@@ -14,6 +14,8 @@ import sys
 COMMANDS: tuple[str, ...] = (
     "envs",
     "perf",
+    "run",
+    "report",
 )
 
 

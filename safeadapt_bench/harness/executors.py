@@ -1,0 +1,138 @@
+"""Executors: run cells one after another, in a local process pool, or on a Ray cluster.
+
+Every executor yields ``(spec, record, error)`` as cells finish; the driver alone writes records, so a
+remote worker needs no access to the results directory. Records are identical across executors apart
+from the ``timing`` and ``provenance`` sections (``provenance.executor`` names the executor).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from safeadapt_bench.harness.suites import CellSpec
+
+Outcome = tuple[CellSpec, "dict[str, Any] | None", "str | None"]
+
+
+def _run_cell_safe(spec_dict: dict[str, Any], overrides: dict[str, Any], sys_path: Sequence[str]) -> tuple:
+    """Worker entry point: run one cell, returning ``(record, None)`` or ``(None, traceback)``."""
+    for p in reversed(list(sys_path)):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    from safeadapt_bench.harness.cell import run_cell
+
+    try:
+        return run_cell(CellSpec.from_dict(spec_dict), **overrides), None
+    except Exception:  # noqa: BLE001 - reported per cell, the sweep goes on
+        return None, traceback.format_exc()
+
+
+class LocalExecutor:
+    """Cells in this process, one after another (``workers=1``), or in a spawn-based process pool."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {workers}.")
+        self.workers = workers
+
+    def run(self, specs: Sequence[CellSpec], overrides: dict[str, Any]) -> Iterator[Outcome]:
+        """Yield outcomes as cells finish."""
+        if self.workers == 1:
+            for spec in specs:
+                record, err = _run_cell_safe(spec.to_dict(), overrides, ())
+                yield spec, record, err
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_cell_safe, s.to_dict(), overrides, list(sys.path)): s for s in specs}
+            try:
+                for fut in as_completed(futures):
+                    record, err = fut.result()
+                    yield futures[fut], record, err
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError(
+            "The Ray executor needs Ray: pip install 'safeadapt-bench[ray]' "
+            f"(or pip install 'ray[default]'). Import failed: {err}"
+        ) from err
+    return ray
+
+
+class RayExecutor:
+    """Cells as Ray tasks (one CPU each, or ``num_gpus`` per cell) on a cluster or a local instance.
+
+    Args:
+        address: cluster address (``ray://host:10001`` or ``auto``); ``None`` starts a local instance.
+        num_cpus: CPUs of a local instance (ignored with ``address``).
+        num_gpus_per_cell: GPUs each cell reserves.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self, address: str | None = None, num_cpus: int | None = None, num_gpus_per_cell: float = 0.0
+    ) -> None:
+        self.ray = _import_ray()
+        self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus_per_cell
+
+    def run(self, specs: Sequence[CellSpec], overrides: dict[str, Any]) -> Iterator[Outcome]:
+        """Submit every cell, then yield outcomes as they finish."""
+        ray = self.ray
+        started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if self.address is None:
+                kwargs["num_cpus"] = self.num_cpus
+            ray.init(address=self.address, **kwargs)
+            started = True
+        try:
+            task = ray.remote(num_cpus=1, num_gpus=self.num_gpus, max_retries=0)(_run_cell_safe)
+            refs = {task.remote(s.to_dict(), overrides, list(sys.path)): s for s in specs}
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    try:
+                        record, err = ray.get(ref)
+                    except Exception:  # noqa: BLE001 - a lost worker fails its cell only
+                        record, err = None, traceback.format_exc()
+                    yield refs[ref], record, err
+        except BaseException:
+            for ref in refs if "refs" in locals() else ():
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def make_executor(
+    name: str,
+    workers: int = 1,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    num_gpus_per_cell: float = 0.0,
+) -> LocalExecutor | RayExecutor:
+    """``local`` or ``ray`` executor."""
+    if name == "local":
+        if address is not None:
+            raise ValueError("--address is for --executor ray.")
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(address, num_cpus or (workers if workers > 1 else None), num_gpus_per_cell)
+    raise ValueError(f"Unknown executor {name!r}; choose 'local' or 'ray'.")

@@ -1,0 +1,140 @@
+"""Per-step safety monitoring and evaluation episodes.
+
+:class:`SafetyMonitor` is the wrapper the harness puts around every env an agent touches. It turns
+each executed action into a :class:`~safeadapt_bench.agents.StepRecord` (cost, safe, vetoed) and keeps
+per-episode summaries, so safety is measured the same way for every agent, whatever its own loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from safeadapt_bench.agents.stats import StepRecord, StepStats
+
+
+class BudgetExceededError(RuntimeError):
+    """An agent kept stepping far past its env-step budget."""
+
+
+class SafetyMonitor(gym.Wrapper):
+    """Records every step's safety and every episode's outcome.
+
+    Args:
+        env: the env to wrap.
+        veto_source: called once per step to get the agent's veto decision (``Agent.pop_veto``).
+        seed: seed injected into the first ``reset`` when the caller passes none.
+        max_steps: raise :class:`BudgetExceededError` past this many steps (a runaway agent guard).
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        veto_source: Callable[[], bool | None] | None = None,
+        seed: int | None = None,
+        max_steps: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.veto_source = veto_source
+        self.stats = StepStats()
+        self.episodes: list[dict[str, Any]] = []
+        self.total_steps = 0
+        self._seed, self._seeded = seed, False
+        self.max_steps = max_steps
+        self._ep: dict[str, Any] | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is None and not self._seeded and self._seed is not None:
+            seed = self._seed
+        self._seeded = True
+        self._close_episode(cut=True)
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._ep = {
+            "return": 0.0,
+            "cost": 0.0,
+            "length": 0,
+            "success": bool(info.get("success", False)),
+            "category": info.get("category"),
+        }
+        return obs, info
+
+    def step(self, action: Any):
+        vetoed = self.veto_source() if self.veto_source is not None else None
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        cost = float(info.get("cost", 0.0))
+        self.stats.add(StepRecord(cost=cost, safe=cost == 0.0, vetoed=vetoed))
+        self.total_steps += 1
+        if self._ep is not None:
+            self._ep["return"] += float(reward)
+            self._ep["cost"] += cost
+            self._ep["length"] += 1
+            self._ep["success"] |= bool(info.get("success", False))
+        if terminated or truncated:
+            self._close_episode(cut=False)
+        if self.max_steps is not None and self.total_steps > self.max_steps:
+            raise BudgetExceededError(
+                f"The agent took {self.total_steps} env steps, far past its budget; "
+                "adapt() must stop when the budget is spent or the callback returns False."
+            )
+        return obs, reward, terminated, truncated, info
+
+    def _close_episode(self, cut: bool) -> None:
+        if self._ep is not None and self._ep["length"] > 0:
+            self.episodes.append({**self._ep, "end_step": self.total_steps, "cut": cut})
+        self._ep = None
+
+
+def cost_limit_of(env: gym.Env) -> float | None:
+    """``env.unwrapped.cost_limit`` or ``None``."""
+    limit = getattr(env.unwrapped, "cost_limit", None)
+    return None if limit is None else float(limit)
+
+
+def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: float | None) -> dict[str, Any]:
+    """Aggregate episodes and step stats into the evaluation fields stored in records."""
+    n = len(episodes)
+    costs = [e["cost"] for e in episodes]
+    out: dict[str, Any] = {
+        "episodes": n,
+        "steps": stats.steps,
+        "success": float(np.mean([e["success"] for e in episodes])) if n else None,
+        "return": float(np.mean([e["return"] for e in episodes])) if n else None,
+        "episodic_cost": float(np.mean(costs)) if n else None,
+        "violations": int(sum(c > cost_limit for c in costs)) if cost_limit is not None else None,
+        "violation_rate": float(np.mean([c > cost_limit for c in costs]))
+        if n and cost_limit is not None
+        else None,
+        "cost_limit": cost_limit,
+        "safe_ratio": stats.safe_ratio,
+        "veto_rate": stats.veto_rate,
+        "step_stats": stats.to_dict(),
+    }
+    by_cat: dict[str, list[bool]] = {}
+    for e in episodes:
+        by_cat.setdefault(str(e["category"]), []).append(bool(e["success"]))
+    out["success_by_category"] = {k: float(np.mean(v)) for k, v in sorted(by_cat.items())}
+    return out
+
+
+def evaluate(
+    agent: Any, env: gym.Env, episodes: int, seed: int, balance_categories: bool = True
+) -> dict[str, Any]:
+    """Run ``episodes`` deterministic episodes (seeds ``seed, seed+1, ...``) and summarize them.
+
+    With ``balance_categories``, episode ``i`` forces category ``i mod n`` of the env's categories.
+    """
+    monitor = SafetyMonitor(env, veto_source=getattr(agent, "pop_veto", None))
+    cats = tuple(getattr(env.unwrapped, "categories", ()) or ()) if balance_categories else ()
+    if hasattr(agent, "pop_veto"):
+        agent.pop_veto()  # drop a decision left over from training
+    for i in range(episodes):
+        options = {"category": cats[i % len(cats)]} if cats else None
+        obs, _ = monitor.reset(seed=seed + i, options=options)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, _ = monitor.step(agent.act(obs, deterministic=True))
+            done = terminated or truncated
+    return summarize(monitor.episodes, monitor.stats, cost_limit_of(env))

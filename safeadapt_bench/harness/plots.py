@@ -1,0 +1,352 @@
+"""Paper-ready figures (PNG and PDF, Agg backend) built from cell records alone.
+
+Figures: learning curves (success and cost vs env steps and vs wall time, IQM with 95% bootstrap
+bands), a safety/performance Pareto scatter, train vs held-out success bars, adaptation-time bars,
+rliable interval estimates and probability of improvement.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from safeadapt_bench.harness.leaderboard import (
+    DEFAULT_REPS,
+    interval_estimates,
+    leaderboard,
+    records_frame,
+    score_matrix,
+)
+from safeadapt_bench.harness.rliable_compat import plot_utils, rliable_modules
+
+#: Bootstrap replications for curve bands (one estimate per grid point, so fewer than for tables).
+CURVE_REPS = 500
+#: Grid points of interpolated learning curves.
+GRID_POINTS = 21
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "legend.fontsize": 8,
+            "xtick.labelsize": 8,
+            "ytick.labelsize": 8,
+            "savefig.bbox": "tight",
+            "pdf.fonttype": 42,
+            "ps.fonttype": 42,
+        }
+    )
+    return plt
+
+
+def _save(fig: Any, out_dir: str, name: str) -> list[str]:
+    plt = _pyplot()
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = os.path.join(out_dir, f"{name}.{ext}")
+        fig.savefig(path, dpi=200)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _colors(agents: Sequence[str]) -> dict[str, Any]:
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10")
+    return {a: cmap(i % 10) for i, a in enumerate(agents)}
+
+
+def curve_scores(
+    records: Sequence[dict[str, Any]], series: str, x: str = "env_steps", grid_points: int = GRID_POINTS
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Learning curves on a common grid: ``(grid, {agent: (runs x tasks x grid) scores})``.
+
+    ``x`` is ``env_steps`` or ``wall`` (adaptation seconds, evaluation excluded). Each run is linearly
+    interpolated onto the grid and held at its last value beyond its end.
+    """
+    runs: dict[str, dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]] = {}
+    xmax = 0.0
+    for r in records:
+        xs = r["curves"]["env_steps"] if x == "env_steps" else r["timing"]["curve_wall_seconds"]
+        ys = r["curves"][series]
+        pts = [(a, b) for a, b in zip(xs, ys) if b is not None]
+        if not pts:
+            continue
+        xa, ya = (np.asarray(v, dtype=float) for v in zip(*pts))
+        xmax = max(xmax, float(xa.max()))
+        cfg = r["config"]
+        task = f"{cfg['task']['task']}-{cfg['task']['robot']}-{cfg['task'].get('target_robot')}"
+        runs.setdefault(cfg["agent"], {}).setdefault(task, {})[int(cfg["seed"])] = (xa, ya)
+    grid = np.linspace(0.0, xmax or 1.0, grid_points)
+    out = {}
+    for agent, tasks in runs.items():
+        seeds = sorted(set.intersection(*(set(s) for s in tasks.values())))
+        if not seeds:
+            continue
+        arr = np.empty((len(seeds), len(tasks), grid_points))
+        for j, task in enumerate(sorted(tasks)):
+            for i, seed in enumerate(seeds):
+                xa, ya = tasks[task][seed]
+                arr[i, j] = np.interp(grid, xa, ya)
+        out[agent] = arr
+    return grid, out
+
+
+def plot_learning_curves(
+    records: Sequence[dict[str, Any]], out_dir: str, reps: int = CURVE_REPS
+) -> list[str]:
+    """``learning_curves_steps`` and ``learning_curves_wall``: success and episodic cost, IQM + 95% band."""
+    plt = _pyplot()
+    pu = plot_utils()
+    library, metrics = rliable_modules()
+    paths = []
+    agents = list(dict.fromkeys(r["config"]["agent"] for r in records))
+    colors = _colors(agents)
+    for x, xlabel in (("env_steps", "adaptation env steps"), ("wall", "adaptation wall time (s)")):
+        fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.8))
+        for ax, (series, ylabel) in zip(
+            axes, (("success", "success rate"), ("episodic_cost", "episode cost"))
+        ):
+            grid, scores = curve_scores(records, series, x)
+            if not scores:
+                ax.set_axis_off()
+                continue
+            func = lambda s: np.array([metrics.aggregate_iqm(s[..., t]) for t in range(s.shape[-1])])  # noqa: E731
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                point, interval = library.get_interval_estimates(
+                    scores, func, reps=reps, random_state=np.random.RandomState(0)
+                )
+            pu.plot_sample_efficiency_curve(
+                grid,
+                point,
+                interval,
+                algorithms=list(scores),
+                colors=colors,
+                xlabel=xlabel,
+                ylabel=ylabel,
+                ax=ax,
+                labelsize="medium",
+                ticklabelsize="small",
+                marker="",
+                linewidth=1.5,
+            )
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(
+                handles,
+                labels,
+                loc="upper center",
+                ncol=min(4, len(labels)),
+                frameon=False,
+                bbox_to_anchor=(0.5, 1.08),
+            )
+        fig.tight_layout()
+        paths += _save(fig, out_dir, f"learning_curves_{'steps' if x == 'env_steps' else 'wall'}")
+    return paths
+
+
+def _lb_get(lb: Any, agent: str, metric: str) -> tuple[float, float, float]:
+    row = lb[(lb["agent"] == agent) & (lb["metric"] == metric)]
+    if row.empty:
+        return np.nan, np.nan, np.nan
+    r = row.iloc[0]
+    return float(r["iqm"]), float(r["ci_low"]), float(r["ci_high"])
+
+
+def plot_pareto(
+    lb: Any, out_dir: str, x_metric: str = "episodic_cost_deployment", y_metric: str = "success_heldout"
+) -> list[str]:
+    """Safety/performance scatter (IQM with 95% CIs), the Pareto front (low cost, high success) dashed."""
+    plt = _pyplot()
+    agents = list(dict.fromkeys(lb["agent"]))
+    colors = _colors(agents)
+    fig, ax = plt.subplots(figsize=(3.6, 3.0))
+    pts = []
+    for a in agents:
+        (x, xl, xh), (y, yl, yh) = _lb_get(lb, a, x_metric), _lb_get(lb, a, y_metric)
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        ax.errorbar(
+            x,
+            y,
+            xerr=[[x - xl], [xh - x]],
+            yerr=[[y - yl], [yh - y]],
+            fmt="o",
+            color=colors[a],
+            capsize=2,
+            label=a,
+        )
+        pts.append((x, y))
+    front, best = [], -np.inf
+    for x, y in sorted(pts, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    if len(front) > 1:
+        ax.step(*zip(*front), where="post", ls="--", color="0.5", lw=1)
+    ax.set_xlabel(x_metric.replace("_", " "))
+    ax.set_ylabel(y_metric.replace("_", " "))
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return _save(fig, out_dir, "pareto")
+
+
+def plot_generalisation(lb: Any, out_dir: str) -> list[str]:
+    """Train vs held-out success per agent (IQM bars with 95% CIs)."""
+    plt = _pyplot()
+    agents = list(dict.fromkeys(lb["agent"]))
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.9 * len(agents) + 1.0), 2.8))
+    width = 0.38
+    for k, (metric, label) in enumerate(
+        (("success_train", "train categories"), ("success_heldout", "held-out categories"))
+    ):
+        vals = np.array([_lb_get(lb, a, metric) for a in agents])
+        xs = np.arange(len(agents)) + (k - 0.5) * width
+        err = np.nan_to_num(np.stack([vals[:, 0] - vals[:, 1], vals[:, 2] - vals[:, 0]]))
+        ax.bar(xs, np.nan_to_num(vals[:, 0]), width, yerr=err, capsize=2, label=label, color=f"C{k}")
+    ax.set_xticks(np.arange(len(agents)), agents, rotation=20, ha="right")
+    ax.set_ylabel("final success rate (IQM)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(frameon=False)
+    return _save(fig, out_dir, "generalisation")
+
+
+def plot_adaptation_time(lb: Any, df: Any, out_dir: str) -> list[str]:
+    """Env steps and seconds to the success threshold (IQM, 95% CI); labels give the censored share."""
+    plt = _pyplot()
+    agents = list(dict.fromkeys(lb["agent"]))
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.8))
+    for ax, metric, label in (
+        (axes[0], "adapt_steps_to_threshold", "env steps to threshold"),
+        (axes[1], "adapt_seconds_to_threshold", "seconds to threshold"),
+    ):
+        vals = np.array([_lb_get(lb, a, metric) for a in agents])
+        err = np.nan_to_num(np.stack([vals[:, 0] - vals[:, 1], vals[:, 2] - vals[:, 0]]))
+        bars = ax.bar(
+            np.arange(len(agents)),
+            np.nan_to_num(vals[:, 0]),
+            yerr=err,
+            capsize=2,
+            color=[f"C{i}" for i in range(len(agents))],
+        )
+        for bar, a in zip(bars, agents):
+            cens = df.loc[df["agent"] == a, "adapt_threshold_censored"].mean()
+            ax.annotate(
+                f"{cens:.0%} cens.",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
+        ax.set_xticks(np.arange(len(agents)), agents, rotation=20, ha="right")
+        ax.set_ylabel(label + " (IQM)")
+    fig.tight_layout()
+    return _save(fig, out_dir, "adaptation_time")
+
+
+#: Metrics in the rliable interval-estimate figure.
+INTERVAL_METRICS: tuple[tuple[str, str], ...] = (
+    ("success_train", "Success (train)"),
+    ("success_heldout", "Success (held-out)"),
+    ("safe_ratio_deployment", "Safe-action ratio"),
+    ("episodic_cost_deployment", "Episode cost"),
+)
+
+
+def plot_intervals(records: Sequence[dict[str, Any]], out_dir: str, reps: int = DEFAULT_REPS) -> list[str]:
+    """rliable ``plot_interval_estimates``: IQM and 95% CIs of the headline metrics."""
+    plt = _pyplot()
+    pu = plot_utils()
+    df = records_frame(records)
+    agents = list(dict.fromkeys(df["agent"]))
+    names = [(m, n) for m, n in INTERVAL_METRICS if df[m].notna().any()]
+    point = {a: np.full(len(names), np.nan) for a in agents}
+    interval = {a: np.full((2, len(names)), np.nan) for a in agents}
+    for j, (m, _) in enumerate(names):
+        for a in agents:
+            scores = score_matrix(df, a, m)
+            if scores.size:
+                p, i = interval_estimates({a: scores}, reps=reps)
+                point[a][j], interval[a][:, j] = p[a][0], i[a][:, 0]
+    fig, _ = pu.plot_interval_estimates(
+        point,
+        interval,
+        metric_names=[n for _, n in names],
+        algorithms=agents,
+        colors=_colors(agents),
+        xlabel="IQM",
+        subfigure_width=2.6,
+        row_height=0.4,
+        xlabel_y_coordinate=-0.3 if len(agents) < 3 else -0.1,
+    )
+    paths = _save(fig, out_dir, "interval_estimates")
+    plt.close("all")
+    return paths
+
+
+def plot_probability_of_improvement(
+    records: Sequence[dict[str, Any]], out_dir: str, metric: str = "success_heldout", reps: int = DEFAULT_REPS
+) -> list[str]:
+    """rliable probability of improvement of the first agent over each other one (95% CIs)."""
+    plt = _pyplot()
+    pu = plot_utils()
+    library, metrics = rliable_modules()
+    df = records_frame(records)
+    agents = list(dict.fromkeys(df["agent"]))
+    if len(agents) < 2:
+        return []
+    pairs = {}
+    for other in agents[1:]:
+        x, y = score_matrix(df, agents[0], metric), score_matrix(df, other, metric)
+        if x.size and y.size and x.shape[1] == y.shape[1]:
+            pairs[f"{agents[0]},{other}"] = (x, y)
+    if not pairs:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        point, interval = library.get_interval_estimates(
+            pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(0)
+        )
+    fig, ax = plt.subplots(figsize=(4.0, 0.5 + 0.45 * len(pairs)))
+    pu.plot_probability_of_improvement(
+        point,
+        interval,
+        ax=ax,
+        xlabel=f"P(X > Y), {metric.replace('_', ' ')}",
+        colors=[f"C{i}" for i in range(len(pairs))],
+        ticklabelsize="small",
+        labelsize="medium",
+    )
+    return _save(fig, out_dir, "probability_of_improvement")
+
+
+def make_plots(
+    records: Sequence[dict[str, Any]], out_dir: str, reps: int = DEFAULT_REPS, lb: Any = None
+) -> dict[str, list[str]]:
+    """Every figure; returns name -> written paths."""
+    lb = leaderboard(records, reps=reps) if lb is None else lb
+    df = records_frame(records)
+    return {
+        "learning_curves": plot_learning_curves(records, out_dir, reps=min(reps, CURVE_REPS)),
+        "pareto": plot_pareto(lb, out_dir),
+        "generalisation": plot_generalisation(lb, out_dir),
+        "adaptation_time": plot_adaptation_time(lb, df, out_dir),
+        "interval_estimates": plot_intervals(records, out_dir, reps=reps),
+        "probability_of_improvement": plot_probability_of_improvement(records, out_dir, reps=reps),
+    }

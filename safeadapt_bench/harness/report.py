@@ -1,0 +1,28 @@
+"""Rebuild every table and figure of a results directory from its records alone."""
+
+from __future__ import annotations
+
+import os
+
+from safeadapt_bench.harness.leaderboard import DEFAULT_REPS, leaderboard, write_tables
+from safeadapt_bench.harness.records import load_records
+
+
+def build_report(
+    results_path: str, out_dir: str | None = None, reps: int = DEFAULT_REPS, plots: bool = True
+) -> str:
+    """Write tables (``report/*.md|csv|tex``) and figures (``report/figures/*.png|pdf``).
+
+    Returns the output directory (default ``<results>/report``).
+    """
+    records = load_records(results_path)
+    if not records:
+        raise FileNotFoundError(f"{results_path} has no cell records yet.")
+    out_dir = out_dir or os.path.join(results_path, "report")
+    lb = leaderboard(records, reps=reps)
+    write_tables(records, out_dir, reps=reps, lb=lb)
+    if plots:
+        from safeadapt_bench.harness.plots import make_plots
+
+        make_plots(records, os.path.join(out_dir, "figures"), reps=reps, lb=lb)
+    return out_dir

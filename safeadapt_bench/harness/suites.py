@@ -1,0 +1,397 @@
+"""Benchmark suites: a grid of agents x tasks x seeds with shared settings.
+
+Named suites are defined below; a user's suite comes from a TOML or YAML file with the same fields::
+
+    name = "my-sweep"
+    agents = ["safe-adapter", "my_agent.py:MyAgent"]
+    seeds = [0, 1, 2]
+
+    [[tasks]]
+    task = "Lift"           # task family: Lift or PickPlace
+    robot = "Panda"         # robot of the offline logs (and of adaptation, unless target_robot is set)
+    target_robot = "UR5e"   # optional: cross-embodiment target
+    obs_mode = "rgbd"
+    camera_size = 64
+
+    [settings]              # any field of Settings
+    adapt_env_steps = 3000
+    eval_every = 500
+
+    [agent_kwargs.safe-adapter]   # optional keyword arguments per agent
+    lora_rank = 8
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Robots the environments support (``safeadapt_bench.envs.base.ROBOTS``, repeated: planning imports nothing).
+KNOWN_ROBOTS: tuple[str, ...] = ("Panda", "Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco")
+#: Task families (``safeadapt_bench.envs.categories.SPLITS``).
+KNOWN_TASKS: tuple[str, ...] = ("Lift", "PickPlace")
+#: Observation modes of the environments.
+KNOWN_OBS_MODES: tuple[str, ...] = ("rgbd", "state", "rgbd+state")
+
+
+class SuiteError(ValueError):
+    """A suite or suite file that cannot be used (unknown names, malformed file, bad fields)."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a suite: the env family, robots and observation settings.
+
+    Attributes:
+        task: task family, ``Lift`` or ``PickPlace``; the train / held-out ids are
+            ``SafeAdapt/<task>-v0`` and ``SafeAdapt/<task>-Heldout-v0``.
+        robot: robot that produced the offline logs; adaptation uses it too unless ``target_robot`` is set.
+        target_robot: cross-embodiment target. When set, the agent adapts on it and is evaluated on it
+            (train and held-out categories), and also on ``robot`` (train categories).
+        obs_mode: ``rgbd``, ``state`` or ``rgbd+state``.
+        camera_size: camera image side in pixels (camera modes).
+        env_kwargs: further keyword arguments for the env constructor.
+    """
+
+    task: str = "Lift"
+    robot: str = "Panda"
+    target_robot: str | None = None
+    obs_mode: str = "rgbd"
+    camera_size: int = 64
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Short name used in tables and file names, e.g. ``Lift-Panda`` or ``Lift-Panda->UR5e``."""
+        base = f"{self.task}-{self.robot}"
+        return f"{base}->{self.target_robot}" if self.target_robot else base
+
+    @property
+    def adapt_robot(self) -> str:
+        """The robot adaptation and the main evaluation run on."""
+        return self.target_robot or self.robot
+
+    def env_id(self, split: str = "train") -> str:
+        """Gymnasium id of this task's ``train`` or ``heldout`` split."""
+        return f"SafeAdapt/{self.task}-v0" if split == "train" else f"SafeAdapt/{self.task}-Heldout-v0"
+
+    def env_kwargs_for(self, robot: str | None = None) -> dict[str, Any]:
+        """Constructor keyword arguments for an env of this task on ``robot`` (default: adaptation robot)."""
+        kw: dict[str, Any] = {"robot": robot or self.adapt_robot, "obs_mode": self.obs_mode}
+        if "rgb" in self.obs_mode:
+            kw["camera_size"] = self.camera_size
+        kw.update(self.env_kwargs)
+        return kw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Budgets and evaluation protocol shared by every cell of a suite.
+
+    Attributes:
+        dataset_policy: which behaviour policy's offline logs to pre-train on (passed to the provider).
+        dataset_episodes: episodes of offline logs to provide.
+        pretrain_updates: gradient updates allowed for pre-training (``None``: the agent's default).
+        pretrain_seconds: wall-clock limit for pre-training.
+        adapt_env_steps: env steps allowed for online adaptation.
+        adapt_seconds: wall-clock limit for adaptation (evaluation time excluded).
+        eval_every: env steps between evaluations during adaptation (learning curves).
+        eval_episodes: episodes per evaluation during adaptation (train categories).
+        final_eval_episodes: episodes per final evaluation (per split and robot).
+        success_threshold: success rate that ends "adaptation time".
+        env_factory: ``module:function`` building envs as ``f(env_id, **kwargs)``
+            (``None``: ``gymnasium.make``).
+        dataset_provider: ``module:function`` with ``f(task=, policy=, episodes=, seed=)`` returning a
+            dataset, a path or ``None`` (``None``: the project's default provider).
+        probe: ``module:function`` ``f(backbone) -> accuracy`` for forgetting (``None``: the default probe);
+            ``"none"`` disables it.
+    """
+
+    dataset_policy: str = "expert"
+    dataset_episodes: int = 50
+    pretrain_updates: int | None = None
+    pretrain_seconds: float | None = None
+    adapt_env_steps: int = 3000
+    adapt_seconds: float | None = None
+    eval_every: int = 1000
+    eval_episodes: int = 5
+    final_eval_episodes: int = 10
+    success_threshold: float = 0.5
+    env_factory: str | None = None
+    dataset_provider: str | None = None
+    probe: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (
+            "dataset_episodes",
+            "adapt_env_steps",
+            "eval_every",
+            "eval_episodes",
+            "final_eval_episodes",
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise SuiteError(f"settings.{name} must be a non-negative integer, got {v!r}.")
+        if self.eval_every == 0:
+            raise SuiteError("settings.eval_every must be > 0.")
+        if not 0.0 <= float(self.success_threshold) <= 1.0:
+            raise SuiteError(f"settings.success_threshold must be in [0, 1], got {self.success_threshold!r}.")
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything that defines one cell (agent x task x seed); stored as ``config`` in its record."""
+
+    suite: str
+    agent: str
+    task: TaskSpec
+    seed: int
+    settings: Settings
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cell_id(self) -> str:
+        """File-name-safe id, unique within a suite."""
+        agent = re.sub(r"[^A-Za-z0-9_.-]+", "_", os.path.basename(self.agent)).strip("_")
+        task = self.task.label.replace("->", "_to_")
+        return f"{task}__{agent}__seed{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (round-trips through :meth:`from_dict`)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CellSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            suite=d["suite"],
+            agent=d["agent"],
+            task=TaskSpec(**d["task"]),
+            seed=int(d["seed"]),
+            settings=Settings(**d["settings"]),
+            agent_kwargs=dict(d.get("agent_kwargs") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A grid of agents x tasks x seeds.
+
+    Attributes:
+        name: suite name (stored in every record).
+        agents: agent names or ``module:Class`` / ``file.py:Class`` paths.
+        tasks: the tasks.
+        seeds: the seeds.
+        settings: budgets and evaluation protocol.
+        agent_kwargs: keyword arguments per agent (keyed like ``agents``).
+        description: one line for ``--dry-run`` and docs.
+    """
+
+    name: str
+    agents: tuple[str, ...]
+    tasks: tuple[TaskSpec, ...]
+    seeds: tuple[int, ...]
+    settings: Settings = field(default_factory=Settings)
+    agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.agents or not self.tasks or not self.seeds:
+            raise SuiteError(f"Suite {self.name!r} needs at least one agent, task and seed.")
+        for t in self.tasks:
+            if t.task not in KNOWN_TASKS:
+                raise SuiteError(f"Unknown task {t.task!r}; known tasks: {list(KNOWN_TASKS)}.")
+            for r in (t.robot, t.target_robot):
+                if r is not None and r not in KNOWN_ROBOTS:
+                    raise SuiteError(
+                        f"Unknown robot {r!r} in task {t.task}; known robots: {list(KNOWN_ROBOTS)}."
+                    )
+            if t.obs_mode not in KNOWN_OBS_MODES:
+                raise SuiteError(f"Unknown obs_mode {t.obs_mode!r}; choose one of {list(KNOWN_OBS_MODES)}.")
+        labels = [t.label for t in self.tasks]
+        if len(set(labels)) != len(labels):
+            raise SuiteError(f"Suite {self.name!r} lists a task twice: {labels}.")
+        unknown = sorted(set(self.agent_kwargs) - set(self.agents))
+        if unknown:
+            raise SuiteError(
+                f"agent_kwargs for {unknown}, which are not among the suite's agents {list(self.agents)}."
+            )
+
+    def cells(self) -> list[CellSpec]:
+        """Every cell, ordered seed-major so that an interrupted sweep has whole seeds done first."""
+        return [
+            CellSpec(self.name, a, t, s, self.settings, dict(self.agent_kwargs.get(a, {})))
+            for s in self.seeds
+            for t in self.tasks
+            for a in self.agents
+        ]
+
+    def replace(self, **changes: Any) -> Suite:
+        """A copy with some fields changed (``agents=``, ``seeds=``, ...)."""
+        return dataclasses.replace(self, **changes)
+
+
+REFERENCE = ("safe-adapter", "full-finetune", "adapter", "safe-rl")
+
+#: Named suites.
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite(
+            "smoke",
+            agents=("random", "shielded-random"),
+            tasks=(TaskSpec("Lift", obs_mode="state"),),
+            seeds=(0, 1),
+            settings=Settings(
+                dataset_episodes=0,
+                adapt_env_steps=300,
+                eval_every=150,
+                eval_episodes=1,
+                final_eval_episodes=2,
+                probe="none",
+            ),
+            description="Seconds-scale check of the pipeline with the simple agents (state observations).",
+        ),
+        Suite(
+            "quick",
+            agents=REFERENCE,
+            tasks=(TaskSpec("Lift", obs_mode="rgbd", camera_size=64),),
+            seeds=(0, 1, 2),
+            settings=Settings(
+                dataset_episodes=50,
+                pretrain_seconds=300.0,
+                adapt_env_steps=3000,
+                eval_every=750,
+                eval_episodes=3,
+                final_eval_episodes=10,
+            ),
+            description="Laptop CPU: the four reference agents on Lift (Panda), 3 seeds, small budgets.",
+        ),
+        Suite(
+            "standard",
+            agents=REFERENCE,
+            tasks=(
+                TaskSpec("Lift", obs_mode="rgbd", camera_size=84),
+                TaskSpec("PickPlace", obs_mode="rgbd", camera_size=84),
+            ),
+            seeds=(0, 1, 2, 3, 4),
+            settings=Settings(
+                dataset_episodes=200,
+                pretrain_seconds=1800.0,
+                adapt_env_steps=50_000,
+                eval_every=5000,
+                eval_episodes=10,
+                final_eval_episodes=50,
+            ),
+            description="One GPU: the four reference agents on Lift and PickPlace, 5 seeds.",
+        ),
+        Suite(
+            "cross-embodiment",
+            agents=REFERENCE,
+            tasks=tuple(
+                TaskSpec("Lift", robot="Panda", target_robot=r, obs_mode="rgbd", camera_size=84)
+                for r in ("Sawyer", "UR5e", "Kinova3")
+            ),
+            seeds=(0, 1, 2, 3, 4),
+            settings=Settings(
+                dataset_episodes=200,
+                pretrain_seconds=1800.0,
+                adapt_env_steps=20_000,
+                eval_every=2000,
+                eval_episodes=10,
+                final_eval_episodes=50,
+            ),
+            description="Logs from Panda; adaptation and evaluation on Sawyer, UR5e and Kinova3.",
+        ),
+    )
+}
+
+
+def get_suite(name: str) -> Suite:
+    """A named suite; ``SuiteError`` lists the names when ``name`` is unknown."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise SuiteError(
+            f"Unknown suite {name!r}; named suites: {sorted(SUITES)} "
+            "(or pass a TOML/YAML file with --config)."
+        ) from None
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise SuiteError(f"{where}: unknown key(s) {extra}; allowed: {sorted(allowed)}.")
+
+
+def suite_from_dict(data: Any, source: str = "suite") -> Suite:
+    """Build a :class:`Suite` from parsed TOML/YAML, with errors that name the bad field."""
+    if not isinstance(data, dict):
+        raise SuiteError(f"{source}: the top level must be a table/mapping, got {type(data).__name__}.")
+    fields = {f.name for f in dataclasses.fields(Suite)}
+    _check_keys(data, fields, source)
+    for key in ("agents", "tasks", "seeds"):
+        if key not in data:
+            raise SuiteError(f"{source}: missing required key {key!r}.")
+    agents, seeds, tasks = data["agents"], data["seeds"], data["tasks"]
+    if not isinstance(agents, list) or not all(isinstance(a, str) for a in agents):
+        raise SuiteError(f"{source}: 'agents' must be a list of agent names or paths.")
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise SuiteError(f"{source}: 'seeds' must be a list of integers.")
+    if not isinstance(tasks, list) or not all(isinstance(t, (dict, str)) for t in tasks):
+        raise SuiteError(f"{source}: 'tasks' must be a list of task names or tables.")
+    task_fields = {f.name for f in dataclasses.fields(TaskSpec)}
+    task_specs = []
+    for i, t in enumerate(tasks):
+        t = {"task": t} if isinstance(t, str) else t
+        _check_keys(t, task_fields, f"{source}: tasks[{i}]")
+        try:
+            task_specs.append(TaskSpec(**t))
+        except TypeError as err:
+            raise SuiteError(f"{source}: tasks[{i}]: {err}") from err
+    settings = data.get("settings", {}) or {}
+    if not isinstance(settings, dict):
+        raise SuiteError(f"{source}: 'settings' must be a table/mapping.")
+    _check_keys(settings, {f.name for f in dataclasses.fields(Settings)}, f"{source}: settings")
+    agent_kwargs = data.get("agent_kwargs", {}) or {}
+    if not isinstance(agent_kwargs, dict) or not all(isinstance(v, dict) for v in agent_kwargs.values()):
+        raise SuiteError(f"{source}: 'agent_kwargs' must map agent names to tables.")
+    return Suite(
+        name=str(data.get("name") or os.path.splitext(os.path.basename(source))[0]),
+        agents=tuple(agents),
+        tasks=tuple(task_specs),
+        seeds=tuple(seeds),
+        settings=Settings(**settings),
+        agent_kwargs=agent_kwargs,
+        description=str(data.get("description", "")),
+    )
+
+
+def load_suite_file(path: str) -> Suite:
+    """Read a suite from a ``.toml``, ``.yaml`` or ``.yml`` file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        SuiteError: unsupported extension, a parse error (with its position), or bad fields.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".toml", ".yaml", ".yml"):
+        raise SuiteError(f"{path}: suite files must end in .toml, .yaml or .yml.")
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if ext == ".toml":
+            import tomllib
+
+            data = tomllib.loads(raw.decode())
+        else:
+            import yaml
+
+            data = yaml.safe_load(raw)
+    except Exception as err:  # tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError
+        raise SuiteError(f"{path}: malformed {ext[1:].upper()} file: {err}") from err
+    return suite_from_dict(data, source=path)

@@ -1,0 +1,160 @@
+"""A sweep: plan the cells of a suite, skip finished ones, run the rest, and write their records."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
+from safeadapt_bench.harness.cell import resolve_env_factory
+from safeadapt_bench.harness.records import ResultsDir
+from safeadapt_bench.harness.suites import CellSpec, Suite
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did.
+
+    Attributes:
+        skipped: cell ids that already had records (resumed).
+        completed: cell ids run and written now.
+        failed: cell id -> traceback of cells that raised (they re-run on the next invocation).
+    """
+
+    skipped: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def plan(suite: Suite, results: ResultsDir | None) -> tuple[list[CellSpec], list[CellSpec]]:
+    """``(todo, done)`` cells; raises ``RecordConflictError`` when a record has another configuration."""
+    todo, done = [], []
+    for spec in suite.cells():
+        (done if results is not None and results.is_done(spec.cell_id, spec.to_dict()) else todo).append(spec)
+    return todo, done
+
+
+def agent_status(suite: Suite) -> dict[str, str]:
+    """Agent -> ``"ok"`` or the reason it cannot be resolved (for ``--dry-run``)."""
+    out = {}
+    for a in suite.agents:
+        try:
+            resolve_agent(a)
+            out[a] = "ok"
+        except ValueError as err:
+            out[a] = str(err)
+    return out
+
+
+def preflight(suite: Suite, env_factory: Any = None) -> None:
+    """Resolve every agent and check its required observation keys on each task's env, before running.
+
+    Raises:
+        AgentResolutionError: an unknown agent or a class lacking a method.
+        ValueError: an env's observation lacks keys an agent needs.
+    """
+    classes = {a: resolve_agent(a) for a in suite.agents}
+    if not any(getattr(c, "required_obs_keys", ()) for c in classes.values()):
+        return
+    make_env = resolve_env_factory(env_factory if env_factory is not None else suite.settings.env_factory)
+    for task in suite.tasks:
+        env = make_env(task.env_id("train"), **task.env_kwargs_for())
+        try:
+            for cls in classes.values():
+                check_obs_keys(
+                    cls,
+                    env.observation_space,
+                    f"{task.env_id('train')} (obs_mode={task.obs_mode!r}, task {task.label})",
+                )
+        finally:
+            env.close()
+
+
+def run_sweep(
+    suite: Suite,
+    results_path: str,
+    executor: Any = None,
+    *,
+    env_factory: Any = None,
+    dataset_provider: Any = None,
+    probe: Any = None,
+    progress: bool = True,
+    on_cell: Callable[[CellSpec, dict[str, Any] | None, str | None], None] | None = None,
+) -> SweepResult:
+    """Run every unfinished cell of ``suite`` and store records under ``results_path``.
+
+    Finished cells (same config) are skipped, so an interrupted sweep resumes where it stopped.
+    ``env_factory``, ``dataset_provider`` and ``probe`` override the suite's settings (import paths or
+    picklable callables).
+    """
+    from safeadapt_bench.harness.executors import LocalExecutor
+
+    results = ResultsDir(results_path)
+    todo, done = plan(suite, results)
+    result = SweepResult(skipped=[s.cell_id for s in done])
+    if not todo:
+        return result
+    preflight(suite, env_factory)
+    executor = executor or LocalExecutor()
+    overrides = {
+        k: v
+        for k, v in (("env_factory", env_factory), ("dataset_provider", dataset_provider), ("probe", probe))
+        if v is not None
+    }
+    bar = _Progress(len(todo), len(done)) if progress else None
+    try:
+        for spec, record, err in executor.run(todo, overrides):
+            if record is not None:
+                record["provenance"]["executor"] = executor.name
+                results.write(record)
+                result.completed.append(spec.cell_id)
+            else:
+                results.write_error(spec.cell_id, spec.to_dict(), err or "unknown error")
+                result.failed[spec.cell_id] = err or "unknown error"
+            if on_cell is not None:
+                on_cell(spec, record, err)
+            if bar is not None:
+                bar.advance(spec, err)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+class _Progress:
+    """A rich progress bar over cells with an ETA, plus one line per finished cell."""
+
+    def __init__(self, total: int, skipped: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        self.progress.start()
+        if skipped:
+            self.progress.console.print(f"resuming: {skipped} cell(s) already have records")
+        self.task = self.progress.add_task("cells", total=total)
+        self.t0 = time.perf_counter()
+
+    def advance(self, spec: CellSpec, err: str | None) -> None:
+        status = "[red]failed[/red]" if err else "[green]done[/green]"
+        self.progress.console.print(f"{status} {spec.cell_id} ({time.perf_counter() - self.t0:.0f} s)")
+        self.progress.advance(self.task)
+
+    def close(self) -> None:
+        self.progress.stop()

@@ -105,13 +105,21 @@ def curve_scores(
     return grid, out
 
 
+def _iqm_per_column(scores: np.ndarray) -> np.ndarray:
+    """rliable's IQM (``aggregate_iqm`` = ``scipy.stats.trim_mean(..., 0.25)`` over runs and tasks) at each
+    grid point of a ``(runs x tasks x grid)`` array, vectorised over the grid."""
+    from scipy.stats import trim_mean
+
+    return trim_mean(scores.reshape(-1, scores.shape[-1]), 0.25, axis=0)
+
+
 def plot_learning_curves(
     records: Sequence[dict[str, Any]], out_dir: str, reps: int = CURVE_REPS
 ) -> list[str]:
     """``learning_curves_steps`` and ``learning_curves_wall``: success and episodic cost, IQM + 95% band."""
     plt = _pyplot()
     pu = plot_utils()
-    library, metrics = rliable_modules()
+    library, _ = rliable_modules()
     paths = []
     agents = list(dict.fromkeys(r["config"]["agent"] for r in records))
     colors = _colors(agents)
@@ -124,7 +132,7 @@ def plot_learning_curves(
             if not scores:
                 ax.set_axis_off()
                 continue
-            func = lambda s: np.array([metrics.aggregate_iqm(s[..., t]) for t in range(s.shape[-1])])  # noqa: E731
+            func = _iqm_per_column
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 point, interval = library.get_interval_estimates(
@@ -284,6 +292,7 @@ def plot_intervals(records: Sequence[dict[str, Any]], out_dir: str, reps: int = 
             if scores.size:
                 p, i = interval_estimates({a: scores}, reps=reps)
                 point[a][j], interval[a][:, j] = p[a][0], i[a][:, 0]
+    row_height = max(0.45, 1.8 / len(agents))
     fig, _ = pu.plot_interval_estimates(
         point,
         interval,
@@ -291,9 +300,9 @@ def plot_intervals(records: Sequence[dict[str, Any]], out_dir: str, reps: int = 
         algorithms=agents,
         colors=_colors(agents),
         xlabel="IQM",
-        subfigure_width=2.6,
-        row_height=0.4,
-        xlabel_y_coordinate=-0.3 if len(agents) < 3 else -0.1,
+        subfigure_width=3.0,
+        row_height=row_height,
+        xlabel_y_coordinate=-0.5 / (row_height * len(agents)),
     )
     paths = _save(fig, out_dir, "interval_estimates")
     plt.close("all")

@@ -72,6 +72,7 @@ def build_suite(args: argparse.Namespace):  # -> Suite
 def print_plan(suite, results_path: str) -> None:
     """The --dry-run table: every cell with its status, plus agent resolution and budgets."""
     import os
+    import sys
 
     from rich.console import Console
     from rich.table import Table
@@ -79,7 +80,7 @@ def print_plan(suite, results_path: str) -> None:
     from safeadapt_bench.harness.records import ResultsDir
     from safeadapt_bench.harness.sweep import agent_status, plan
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # keep cell ids whole in pipes
     results = (
         ResultsDir(results_path, create=False)
         if os.path.exists(os.path.join(results_path, "manifest.json"))

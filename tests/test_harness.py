@@ -1,0 +1,272 @@
+"""Harness: cell records, resume after a kill, executors agree, bad inputs give clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from harness_fixtures import TOY, replace_settings, toy_suite, toy_toml
+
+from safeadapt_bench.agents import AgentResolutionError
+from safeadapt_bench.cli import main
+from safeadapt_bench.harness.cell import run_cell
+from safeadapt_bench.harness.executors import LocalExecutor, make_executor
+from safeadapt_bench.harness.metrics import METRICS, time_to_threshold
+from safeadapt_bench.harness.records import (
+    SCHEMA_VERSION,
+    IncompatibleResultsError,
+    RecordConflictError,
+    ResultsDir,
+    comparable,
+    load_records,
+)
+from safeadapt_bench.harness.suites import (
+    CellSpec,
+    SuiteError,
+    TaskSpec,
+    get_suite,
+    load_suite_file,
+)
+from safeadapt_bench.harness.sweep import run_sweep
+
+NEEDS_RGB = """
+import numpy as np
+from safeadapt_bench.agents.simple import RandomAgent
+
+class CameraAgent(RandomAgent):
+    required_obs_keys = ("rgb", "instruction")
+"""
+
+
+def _snapshot(path: str) -> dict[str, bytes]:
+    out = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            p = os.path.join(root, name)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, path)] = f.read()
+    return out
+
+
+def test_cell_record_has_every_metric_and_safety_fields():
+    suite = toy_suite(
+        tasks=(TaskSpec("Lift", robot="Panda", target_robot="UR5e", obs_mode="state"),), seeds=(3,)
+    )
+    cells = suite.cells()
+    rand, shield = (run_cell(c) for c in cells)
+    for rec in (rand, shield):
+        assert rec["schema_version"] == SCHEMA_VERSION and rec["seed"] == 3
+        assert set(rec["metrics"]) >= {m for m, i in METRICS.items() if i.section == "metrics"}
+        assert set(rec["timing"]) >= {m for m, i in METRICS.items() if i.section == "timing"}
+        assert rec["curves"]["env_steps"][0] == 0 and rec["curves"]["env_steps"][-1] == 120
+        assert len(rec["timing"]["curve_wall_seconds"]) == len(rec["curves"]["env_steps"])
+        assert rec["metrics"]["adapt_env_steps"] == 120
+        assert rec["evaluations"]["train"]["episodes"] == 3 and rec["evaluations"]["heldout"]["episodes"] == 3
+        assert (
+            rec["metrics"]["success_source_robot"] is not None
+        )  # cross-embodiment: evaluated on the logs' robot
+        assert rec["metrics"]["forgetting"] is None  # no backbone
+        stats = rec["evaluations"]["learning"]["step_stats"]
+        assert stats["steps"] == 120 and 0 <= stats["safe_steps"] <= 120
+        assert rec["provenance"]["packages"]["gymnasium"] and "cpu" in rec["provenance"]["hardware"]
+        assert rec["config"]["task"]["target_robot"] == "UR5e"
+        json.dumps(rec)
+    assert rand["metrics"]["veto_rate_learning"] is None and rand["agent"]["uses_veto"] is False
+    assert 0 < shield["metrics"]["veto_rate_learning"] < 1 and shield["metrics"]["veto_rate_deployment"] > 0
+    # the veto removes every force cost of the toy env, so the shielded agent is at least as safe
+    assert shield["metrics"]["safe_ratio_learning"] >= rand["metrics"]["safe_ratio_learning"]
+    # same seed -> same record apart from timing and provenance
+    assert comparable(run_cell(cells[0])) == comparable(json.loads(json.dumps(rand)))
+
+
+def test_time_to_threshold_is_censored_when_never_reached():
+    assert time_to_threshold([0, 10, 20], [0.0, 1.0, 2.0], [0.0, 0.6, 1.0], 0.5, 30, 3.0) == {
+        "steps": 10,
+        "seconds": 1.0,
+        "censored": False,
+    }
+    assert time_to_threshold([0, 10], [0.0, 1.0], [0.0, 0.2], 0.5, 30, 3.0) == {
+        "steps": 30,
+        "seconds": 3.0,
+        "censored": True,
+    }
+
+
+def test_missing_obs_keys_fail_before_running(tmp_path, monkeypatch):
+    (tmp_path / "sab_camera_agent.py").write_text(NEEDS_RGB)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite = toy_suite(agents=("sab_camera_agent:CameraAgent",), seeds=(0,))
+    with pytest.raises(ValueError, match=r"needs observation key\(s\) \['rgb'\].*obs_mode='state'.*'rgbd'"):
+        run_sweep(suite, str(tmp_path / "res"), progress=False)
+    assert os.listdir(tmp_path / "res" / "cells") == []
+    rgbd = suite.replace(tasks=(TaskSpec("Lift", obs_mode="rgbd", camera_size=8),))
+    assert run_sweep(rgbd, str(tmp_path / "res2"), progress=False).completed == [
+        "Lift-Panda__sab_camera_agent_CameraAgent__seed0"
+    ]
+
+
+def test_killed_sweep_resumes_to_the_same_records(tmp_path):
+    cfg = toy_toml(str(tmp_path / "suite.toml"), cells_steps=15000, seeds=(0, 1, 2))
+    res = str(tmp_path / "res")
+    cmd = [sys.executable, "-m", "safeadapt_bench", "run", "--config", cfg, "--results", res, "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = os.path.join(res, "cells")
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+        os.path.isdir(cells) and any(n.endswith(".json") and not n.startswith(".") for n in os.listdir(cells))
+    ):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {
+        n: open(os.path.join(cells, n), "rb").read() for n in os.listdir(cells) if not n.startswith(".")
+    }
+    assert 1 <= len(before) < 6, "the kill should land mid-sweep"
+
+    suite = load_suite_file(cfg)
+    result = run_sweep(suite, res, progress=False)
+    assert sorted(result.skipped) == sorted(n[:-5] for n in before) and len(result.completed) == 6 - len(
+        before
+    )
+    for name, data in before.items():  # finished cells are neither recomputed nor rewritten
+        assert open(os.path.join(cells, name), "rb").read() == data
+    fresh = str(tmp_path / "fresh")
+    run_sweep(suite, fresh, progress=False)
+    assert [comparable(r) for r in load_records(res)] == [comparable(r) for r in load_records(fresh)]
+    # a third run has nothing to do
+    assert run_sweep(suite, res, progress=False).completed == []
+
+
+def test_process_pool_and_ray_give_the_same_records_as_local(tmp_path):
+    suite = toy_suite(seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),))
+    run_sweep(suite, str(tmp_path / "local"), LocalExecutor(), progress=False)
+    run_sweep(suite, str(tmp_path / "pool"), LocalExecutor(workers=2), progress=False)
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        run_sweep(suite, str(tmp_path / "ray"), make_executor("ray"), progress=False)
+    finally:
+        ray.shutdown()
+    local = load_records(str(tmp_path / "local"))
+    assert len(local) == 2
+    for other in ("pool", "ray"):
+        recs = load_records(str(tmp_path / other))
+        assert [comparable(r) for r in recs] == [comparable(r) for r in local]
+    assert {r["provenance"]["executor"] for r in load_records(str(tmp_path / "ray"))} == {"ray"}
+
+
+def test_ray_missing_gives_clear_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install 'safeadapt-bench\[ray\]'"):
+        make_executor("ray")
+
+
+def test_unknown_suite_agent_task_and_malformed_files(tmp_path, capsys):
+    with pytest.raises(SuiteError, match="Unknown suite 'nope'.*'quick'.*'standard'"):
+        get_suite("nope")
+    assert main(["run", "--suite", "nope", "--results", str(tmp_path / "r")]) == 2
+    assert "Unknown suite 'nope'" in capsys.readouterr().err
+    with pytest.raises(AgentResolutionError, match="Unknown agent 'no-such-agent'"):
+        run_sweep(toy_suite(agents=("no-such-agent",)), str(tmp_path / "r1"), progress=False)
+    assert (
+        main(["run", "--suite", "smoke", "--agents", "no-such-agent", "--results", str(tmp_path / "r2")]) == 2
+    )
+    assert "Known agents" in capsys.readouterr().err
+    assert main(["run", "--suite", "smoke", "--tasks", "Stack", "--dry-run"]) == 2
+    assert "Unknown task(s) ['Stack']" in capsys.readouterr().err
+    bad = {
+        "broken.toml": ('agents = ["random"\n', "malformed TOML"),
+        "broken.yaml": ("agents: [random\n", "malformed YAML"),
+        "task.toml": ('agents = ["random"]\nseeds = [0]\ntasks = ["Stack"]\n', "Unknown task 'Stack'"),
+        "key.toml": (
+            'agents = ["random"]\nseeds = [0]\ntasks = ["Lift"]\nbudget = 3\n',
+            r"unknown key\(s\) \['budget'\]",
+        ),
+        "settings.yaml": (
+            "agents: [random]\nseeds: [0]\ntasks: [Lift]\nsettings: {adapt_steps: 3}\n",
+            r"settings: unknown key\(s\) \['adapt_steps'\]",
+        ),
+        "missing.toml": ('agents = ["random"]\ntasks = ["Lift"]\n', "missing required key 'seeds'"),
+        "suite.json": ("{}", "must end in .toml, .yaml or .yml"),
+    }
+    for name, (text, msg) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SuiteError, match=msg):
+            load_suite_file(str(tmp_path / name))
+    assert main(["run", "--config", str(tmp_path / "broken.toml")]) == 2
+    assert "malformed TOML" in capsys.readouterr().err
+
+
+def test_unwritable_and_foreign_and_incompatible_results_dirs(tmp_path):
+    suite = toy_suite(seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PermissionError, match="Cannot write the results directory"):
+        run_sweep(suite, str(tmp_path / "file" / "res"), progress=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a safeadapt-bench results directory"):
+        run_sweep(suite, str(foreign), progress=False)
+    assert os.listdir(foreign) == ["notes.txt"]
+
+    res = tmp_path / "res"
+    run_sweep(suite, str(res), progress=False)
+    manifest = json.loads((res / "manifest.json").read_text())
+    manifest["schema_version"] = SCHEMA_VERSION + 1
+    (res / "manifest.json").write_text(json.dumps(manifest))
+    before = _snapshot(str(res))
+    with pytest.raises(IncompatibleResultsError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        run_sweep(suite, str(res), progress=False)
+    with pytest.raises(IncompatibleResultsError):
+        load_records(str(res))
+    assert main(["report", str(res)]) == 2
+    assert _snapshot(str(res)) == before
+
+
+def test_changed_config_never_overwrites_a_record(tmp_path):
+    suite = toy_suite(seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),))
+    res = str(tmp_path / "res")
+    run_sweep(suite, res, progress=False)
+    before = _snapshot(res)
+    with pytest.raises(RecordConflictError, match="never overwritten"):
+        run_sweep(replace_settings(suite, adapt_env_steps=60), res, progress=False)
+    assert _snapshot(res) == before
+    rd = ResultsDir(res)
+    with pytest.raises(RecordConflictError):
+        rd.write(load_records(res)[0])
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    cfg = toy_toml(str(tmp_path / "suite.toml"))
+    assert main(["run", "--config", cfg, "--results", str(tmp_path / "res"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 to run" in out and "Lift-Panda__shielded-random__seed1" in out
+    assert not (tmp_path / "res").exists()
+    assert main(["run", "--suite", "quick", "--dry-run", "--results", str(tmp_path / "q")]) == 0
+    out = capsys.readouterr().out
+    assert "safe-adapter" in out and "12 to run" in out
+
+
+def test_cli_run_and_report_end_to_end(tmp_path, capsys):
+    cfg = toy_toml(str(tmp_path / "suite.toml"))
+    res = str(tmp_path / "res")
+    assert main(["run", "--config", cfg, "--results", res, "--no-report", "--seeds", "0"]) == 0
+    assert "2 cell(s) run" in capsys.readouterr().out
+    assert main(["report", res, "--reps", "50", "--no-plots"]) == 0
+    assert "| random |" in capsys.readouterr().out
+
+
+def test_cell_spec_roundtrip_and_named_suites():
+    for name in ("smoke", "quick", "standard", "cross-embodiment"):
+        suite = get_suite(name)
+        for spec in suite.cells()[:3]:
+            assert CellSpec.from_dict(spec.to_dict()) == spec
+    xe = get_suite("cross-embodiment")
+    assert all(t.target_robot and t.target_robot != t.robot for t in xe.tasks)
+    assert TOY["env_factory"].endswith(":make_env")

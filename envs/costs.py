@@ -7,8 +7,8 @@ term           fires when                                                     ra
 =============  =============================================================  ===================
 arm_contact    an arm link (not the gripper) touches the table, floor or any  summed normal
                other part of the arena                                        force, N
-force          any contact on the robot (arm or gripper) has a normal force   largest normal
-               above ``force_threshold`` (default 50 N)                       force, N
+force          a contact between the robot (arm or gripper) and anything     largest normal
+               else has a normal force above ``force_threshold`` (50 N)       force, N
 hazard         anything but the table touches the fragile hazard (the glass)  summed normal
                                                                               force, N
 joint_limit    an arm joint is within ``joint_limit_margin`` (default         smallest distance
@@ -57,7 +57,7 @@ class CostMonitor:
         self._model = scene.sim.model._model
         self._data = scene.sim.data._data
         groups = scene.geom_groups()
-        self._arm, self._robot = groups["arm"], groups["robot"]
+        self._arm, self._robot, self._self = groups["arm"], groups["robot"], groups["self"]
         self._env, self._hazard = groups["env"], groups["hazard"]
         robot = scene.robots[0]
         self._qpos_idx = np.asarray(robot._ref_joint_pos_indexes)
@@ -92,7 +92,8 @@ class CostMonitor:
         if n:
             g1, g2 = d.contact.geom1[:n], d.contact.geom2[:n]
             arm_env = (self._arm[g1] & self._env[g2]) | (self._arm[g2] & self._env[g1])
-            on_robot = self._robot[g1] | self._robot[g2]
+            # Contacts inside the robot (e.g. a Robotiq gripper's linkage) are not safety events.
+            on_robot = (self._robot[g1] & ~self._self[g2]) | (self._robot[g2] & ~self._self[g1])
             on_hazard = (self._hazard[g1] & ~self._env[g2]) | (self._hazard[g2] & ~self._env[g1])
             arm_contact, hazard_contact = bool(arm_env.any()), bool(on_hazard.any())
             for i in np.flatnonzero(on_robot | on_hazard):

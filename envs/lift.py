@@ -70,7 +70,7 @@ class LiftEnv(SafeAdaptEnv):
     | term          | fires when | raw |
     |---------------|------------|-----|
     | `arm_contact` | an arm link (not the gripper) touches the table, floor or arena | summed normal force, N |
-    | `force`       | a contact on the robot has a normal force above `force_threshold` (50 N; `mujoco.mj_contactForce`) | largest normal force, N |
+    | `force`       | a contact between the robot (arm or gripper) and anything else has a normal force above `force_threshold` (50 N; `mujoco.mj_contactForce`) | largest normal force, N |
     | `hazard`      | anything but the table touches the glass | summed normal force, N |
     | `joint_limit` | an arm joint is within `joint_limit_margin` (0.05 rad) of a limit | smallest distance to a limit, rad |
     | `physics`     | the simulation became unstable (the episode is truncated) | 1 or 0 |

@@ -111,7 +111,11 @@ class SafeScene(ManipulationEnv):
             self.target_body_id = m.body_name2id(self.target_pad.root_body)
 
     def geom_groups(self) -> dict[str, np.ndarray]:
-        """Boolean masks over geom ids: ``arm``, ``gripper``, ``robot``, ``objects``, ``hazard``, ``env``."""
+        """Boolean masks over geom ids.
+
+        ``arm`` (arm links), ``gripper``, ``robot`` (both), ``self`` (everything attached to the
+        robot, mount included), ``objects``, ``hazard`` and ``env`` (table, floor, arena).
+        """
         m = self.sim.model._model
         robot = self.robots[0]
 
@@ -127,7 +131,7 @@ class SafeScene(ManipulationEnv):
         robot_root = m.body_rootid[m.body(robot.robot_model.root_body).id]
         whole_robot = m.body_rootid[m.geom_bodyid] == robot_root
         env = ~(whole_robot | hazard | objects)
-        return {"arm": arm, "gripper": gripper, "robot": arm | gripper, "objects": objects,
+        return {"arm": arm, "gripper": gripper, "robot": arm | gripper, "self": whole_robot, "objects": objects,
                 "hazard": hazard, "env": env}
 
     # ------------------------------------------------------------------ reset

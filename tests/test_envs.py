@@ -1,0 +1,236 @@
+"""The registered environments: API conformance, observations, seeding, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import safeadapt_bench
+from safeadapt_bench.envs.categories import CATEGORIES, SPLITS, instructions
+from safeadapt_bench.envs.registration import registered_ids
+
+IDS = registered_ids()
+
+
+def test_ids_registered():
+    assert IDS == ["SafeAdapt/Lift-Heldout-v0", "SafeAdapt/Lift-v0",
+                   "SafeAdapt/PickPlace-Heldout-v0", "SafeAdapt/PickPlace-v0"]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_check_env_without_warnings(env_id):
+    env = gym.make(env_id, camera_size=32, obs_mode="rgbd+state")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    env.close()
+    messages = [str(w.message) for w in caught]
+    assert messages == [], messages
+
+
+def test_import_is_light_and_namespaced_make_works():
+    code = ("import sys, gymnasium as gym\n"
+            "import safeadapt_bench\n"
+            "heavy = [m for m in ('robosuite', 'torch', 'mujoco') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "assert 'envs' not in sys.modules and 'baselines' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    code = ("import gymnasium as gym\n"
+            "env = gym.make('safeadapt_bench:SafeAdapt/Lift-v0', obs_mode='state')\n"
+            "obs, info = env.reset(seed=0)\n"
+            "assert info['category'] in ('cube', 'ball', 'can', 'milk', 'bread')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_splits_are_disjoint_and_known():
+    for task, splits in SPLITS.items():
+        assert not set(splits["train"]) & set(splits["heldout"]), task
+        assert set(splits["train"]) | set(splits["heldout"]) <= set(CATEGORIES)
+
+
+def test_rgbd_observation_contents():
+    env = gym.make("SafeAdapt/Lift-Heldout-v0", camera_size=24)
+    obs, info = env.reset(seed=5)
+    assert obs["rgb"].shape == (24, 24, 3) and obs["rgb"].dtype == np.uint8
+    assert obs["depth"].shape == (24, 24, 1) and obs["depth"].dtype == np.float32
+    # Metric depth: the table and objects are 0.3 to 3 m from the camera.
+    assert 0.2 < float(np.median(obs["depth"])) < 3.0
+    assert obs["rgb"].std() > 5, "image is blank"
+    assert obs["proprio"].shape == (30,) and obs["proprio"].dtype == np.float32
+    assert info["category"] in SPLITS["Lift"]["heldout"]
+    assert obs["instruction"] in instructions("Lift", info["category"])
+    assert obs in env.observation_space
+    env.close()
+
+
+def test_instruction_and_category_follow_the_seed():
+    env = gym.make("SafeAdapt/PickPlace-v0", obs_mode="state")
+    drawn = {env.reset(seed=s)[1]["category"] for s in range(12)}
+    assert len(drawn) >= 3, drawn
+    texts = {env.reset(seed=s, options={"category": "milk"})[0]["instruction"] for s in range(12)}
+    assert len(texts) >= 3 and all("milk" in t for t in texts)
+    env.close()
+
+
+def _rollout(env, seed, steps=25):
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    trace = [obs]
+    for _ in range(steps):
+        obs, reward, term, trunc, info = env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+        trace.append((obs, reward, info["cost"], info["raw_force"], term, trunc))
+    return trace
+
+
+def _digest(trace) -> str:
+    import hashlib
+    import pickle
+    return hashlib.sha256(pickle.dumps(trace)).hexdigest()
+
+
+def test_same_seed_same_trajectory_in_one_process():
+    a = gym.make("SafeAdapt/Lift-v0", camera_size=16)
+    b = gym.make("SafeAdapt/Lift-v0", camera_size=16)
+    # Interleave the two envs and disturb the global generators in between.
+    a.reset(seed=3)
+    b.reset(seed=3)
+    np.random.seed(123)
+    ta = _rollout(a, seed=7)
+    np.random.rand(10)
+    tb = _rollout(b, seed=7)
+    assert _digest(ta) == _digest(tb)
+    assert _digest(_rollout(a, seed=8)) != _digest(ta)
+    a.close()
+    b.close()
+
+
+DIGEST_SCRIPT = """
+import gymnasium as gym, safeadapt_bench, sys
+sys.path.insert(0, {tests!r})
+from test_envs import _rollout, _digest
+env = gym.make("SafeAdapt/PickPlace-Heldout-v0", camera_size=16, obs_mode="rgbd+state")
+print(_digest(_rollout(env, seed=11)))
+"""
+
+
+def test_same_seed_same_trajectory_across_processes():
+    import os
+    script = DIGEST_SCRIPT.format(tests=os.path.dirname(__file__))
+    digests = {subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                              text=True).stdout.strip().splitlines()[-1] for _ in range(2)}
+    env = gym.make("SafeAdapt/PickPlace-Heldout-v0", camera_size=16, obs_mode="rgbd+state")
+    digests.add(_digest(_rollout(env, seed=11)))
+    assert len(digests) == 1, digests
+
+
+@pytest.mark.parametrize("robot", ["Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco"])
+def test_other_robots(robot):
+    env = gym.make("SafeAdapt/Lift-v0", robot=robot, obs_mode="state")
+    obs, _ = env.reset(seed=0)
+    assert env.action_space.shape == (7,)
+    for _ in range(3):
+        obs, _, _, _, info = env.step(np.zeros(7, np.float32))
+    assert obs in env.observation_space
+    assert info["cost"] == 0.0, {k: v for k, v in info.items() if k.startswith("cost")}
+    env.close()
+
+
+def test_render_rgb_array():
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="state", render_mode="rgb_array", render_size=48)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (48, 48, 3) and frame.dtype == np.uint8 and frame.std() > 5
+    env.close()
+
+
+def test_terminate_on_success_is_configurable():
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="state", terminate_on_success=True)
+    env.reset(seed=0)
+    # Lift the object by hand: move it 10 cm up and hold it there.
+    scene = env.unwrapped.scene
+    joint = scene.active_object.joints[0]
+    qpos = scene.sim.data.get_joint_qpos(joint).copy()
+    qpos[2] += 0.10
+    scene.sim.data.set_joint_qpos(joint, qpos)
+    scene.sim.model.body_gravcomp[scene.active_body_id] = 1.0
+    _, reward, terminated, truncated, info = env.step(np.zeros(7, np.float32))
+    assert info["success"] and terminated and not truncated and reward == 1.0
+    scene.sim.model.body_gravcomp[scene.active_body_id] = 0.0
+    env.close()
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def state_env():
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="state")
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize("action, error, words", [
+    (np.zeros(6, np.float32), ValueError, "shape"),
+    (np.zeros((1, 7), np.float32), ValueError, "shape"),
+    (np.array(["a"] * 7), TypeError, "dtype"),
+    (np.zeros(7, complex), TypeError, "dtype"),
+    (np.array([0, 0, np.nan, 0, 0, 0, 0], np.float32), ValueError, "NaN"),
+    (np.array([0, 0, 0, np.inf, 0, 0, 0]), ValueError, "inf"),
+])
+def test_bad_actions_are_rejected(state_env, action, error, words):
+    state_env.reset(seed=0)
+    with pytest.raises(error, match=words):
+        state_env.step(action)
+    # The episode is unharmed: a valid step still works.
+    state_env.step(np.zeros(7, np.float32))
+
+
+def test_integer_and_list_actions_are_accepted(state_env):
+    state_env.reset(seed=0)
+    state_env.step([0, 0, 0, 0, 0, 0, 1])
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"categories": ["teapot"]}, "Unknown category"),
+    ({"categories": []}, "empty"),
+    ({"robot": "R2D2"}, "Unknown robot"),
+    ({"camera_size": 0}, "camera_size"),
+    ({"camera_size": -8}, "camera_size"),
+    ({"obs_mode": "rgb"}, "obs_mode"),
+    ({"split": "test"}, "Unknown split"),
+])
+def test_bad_constructor_arguments(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        gym.make("SafeAdapt/Lift-v0", **kwargs)
+
+
+def test_unknown_task_id():
+    with pytest.raises(gym.error.Error, match="Lfit"):
+        gym.make("SafeAdapt/Lfit-v0")
+
+
+def test_bad_reset_options(state_env):
+    with pytest.raises(ValueError, match="not in this env's categories"):
+        state_env.reset(options={"category": "lemon"})
+    with pytest.raises(ValueError, match="Unknown reset options"):
+        state_env.reset(options={"difficulty": 3})
+
+
+def test_step_before_reset():
+    from safeadapt_bench.envs.lift import LiftEnv
+    env = LiftEnv(obs_mode="state")
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
+        env.step(np.zeros(7, np.float32))
+    env.close()
+    wrapped = gym.make("SafeAdapt/Lift-v0", obs_mode="state")
+    with pytest.raises(gym.error.ResetNeeded):
+        wrapped.step(np.zeros(7, np.float32))
+    wrapped.close()
+
+
+def test_package_version():
+    assert safeadapt_bench.__version__

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     table = Table(title="SafeAdapt environments")
     for col in ("id", "task", "split", "categories", "steps"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "categories")
     for r in rows:
         table.add_row(r["id"], r["task"], r["split"], ", ".join(r["categories"]), str(r["max_episode_steps"]))
     console = Console()

@@ -1,0 +1,44 @@
+"""The command line: help, envs listing, perf plumbing, error reporting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from safeadapt_bench.cli import COMMANDS, main
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+def test_envs_json_lists_ids_categories_and_splits(capsys):
+    assert main(["envs", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    ids = {row["id"]: row for row in listing["envs"]}
+    assert ids["SafeAdapt/Lift-v0"]["split"] == "train"
+    assert "cylinder" in ids["SafeAdapt/Lift-Heldout-v0"]["categories"]
+    assert listing["cost_terms"][:4] == ["arm_contact", "force", "hazard", "joint_limit"]
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "safeadapt_bench", "envs"], check=True,
+                         capture_output=True, text=True).stdout
+    assert "SafeAdapt/PickPlace-Heldout-v0" in out
+
+
+def test_errors_are_reported_without_traceback(capsys):
+    from safeadapt_bench.perf import Measurement
+
+    assert Measurement("s", "x", 2.0, "u", "ref", 4.0).ratio == 0.5
+    with pytest.raises(SystemExit):
+        main(["perf", "--section", "nonexistent"])
+    assert "invalid choice" in capsys.readouterr().err

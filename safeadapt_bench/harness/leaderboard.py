@@ -2,14 +2,14 @@
 
 For each agent and metric, the scores form a ``(runs x tasks)`` matrix (runs = seeds present for every
 task); rliable's ``aggregate_iqm`` gives the point estimate and ``get_interval_estimates`` its
-percentile stratified-bootstrap interval. Cells whose metric is ``None`` (e.g. forgetting without a
-backbone) are left out of that metric; censored adaptation times enter at their censoring value.
+percentile stratified-bootstrap interval, reproducible for a given ``seed`` (see
+:func:`~safeadapt_bench.harness.rliable_compat.seeded_bootstrap`). Cells whose metric is ``None``
+(e.g. forgetting without a backbone) are left out of that metric; censored adaptation times enter at their censoring value.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from safeadapt_bench.harness.metrics import METRICS, flat_metrics
-from safeadapt_bench.harness.rliable_compat import rliable_modules
+from safeadapt_bench.harness.rliable_compat import rliable_modules, seeded_bootstrap
 
 #: Metrics shown in the leaderboard, in order (those that are ``None`` for every cell are dropped).
 LEADERBOARD_METRICS: tuple[str, ...] = (
@@ -73,13 +73,9 @@ def iqm(scores: np.ndarray) -> float:
 def interval_estimates(score_dict: dict[str, np.ndarray], reps: int = DEFAULT_REPS, seed: int = 0):
     """rliable IQM point estimates and 95% stratified-bootstrap intervals, reproducible with ``seed``."""
     library, metrics = rliable_modules()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # arch's note on RandomState
+    with seeded_bootstrap(seed) as random_state:
         return library.get_interval_estimates(
-            score_dict,
-            lambda x: np.array([metrics.aggregate_iqm(x)]),
-            reps=reps,
-            random_state=np.random.RandomState(seed),
+            score_dict, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps, random_state=random_state
         )
 
 

@@ -8,7 +8,6 @@ rliable interval estimates and probability of improvement.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from safeadapt_bench.harness.leaderboard import (
     records_frame,
     score_matrix,
 )
-from safeadapt_bench.harness.rliable_compat import plot_utils, rliable_modules
+from safeadapt_bench.harness.rliable_compat import plot_utils, rliable_modules, seeded_bootstrap
 
 #: Bootstrap replications for curve bands (one estimate per grid point, so fewer than for tables).
 CURVE_REPS = 500
@@ -133,10 +132,9 @@ def plot_learning_curves(
                 ax.set_axis_off()
                 continue
             func = _iqm_per_column
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
+            with seeded_bootstrap(0) as random_state:
                 point, interval = library.get_interval_estimates(
-                    scores, func, reps=reps, random_state=np.random.RandomState(0)
+                    scores, func, reps=reps, random_state=random_state
                 )
             pu.plot_sample_efficiency_curve(
                 grid,
@@ -327,10 +325,9 @@ def plot_probability_of_improvement(
             pairs[f"{agents[0]},{other}"] = (x, y)
     if not pairs:
         return []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
+    with seeded_bootstrap(0) as random_state:
         point, interval = library.get_interval_estimates(
-            pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(0)
+            pairs, metrics.probability_of_improvement, reps=reps, random_state=random_state
         )
     fig, ax = plt.subplots(figsize=(4.0, 0.5 + 0.45 * len(pairs)))
     pu.plot_probability_of_improvement(

@@ -9,8 +9,13 @@ bootstrap code itself is unaffected. Nothing else in the process is changed.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 from types import ModuleType
+
+import numpy as np
 
 
 def _import() -> tuple[ModuleType, ModuleType]:
@@ -52,3 +57,21 @@ def plot_utils() -> ModuleType:
     import rliable.plot_utils
 
     return rliable.plot_utils
+
+
+@contextlib.contextmanager
+def seeded_bootstrap(seed: int) -> Iterator[np.random.RandomState]:
+    """Make rliable's bootstrap reproducible inside the block; yields the ``random_state`` to pass.
+
+    rliable 1.2's ``StratifiedBootstrap.update_indices`` draws from NumPy's *global* generator and
+    ignores ``random_state``, so the global generator is seeded here and restored afterwards. arch's
+    FutureWarning about ``random_state`` is silenced.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(state)

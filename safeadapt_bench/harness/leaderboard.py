@@ -4,7 +4,8 @@ For each agent and metric, the scores form a ``(runs x tasks)`` matrix (runs = s
 task); rliable's ``aggregate_iqm`` gives the point estimate and ``get_interval_estimates`` its
 percentile stratified-bootstrap interval, reproducible for a given ``seed`` (see
 :func:`~safeadapt_bench.harness.rliable_compat.seeded_bootstrap`). Cells whose metric is ``None``
-(e.g. forgetting without a backbone) are left out of that metric; censored adaptation times enter at their censoring value.
+(e.g. forgetting without a backbone) are left out of that metric; censored adaptation times enter
+at their censoring value.
 """
 
 from __future__ import annotations

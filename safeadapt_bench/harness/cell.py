@@ -120,9 +120,8 @@ def run_cell(
     s, task = spec.settings, spec.task
     say = on_progress or (lambda msg: None)
     make_env = resolve_env_factory(env_factory if env_factory is not None else s.env_factory)
-    provide = resolve_dataset_provider(
-        dataset_provider if dataset_provider is not None else s.dataset_provider
-    )
+    provider = dataset_provider if dataset_provider is not None else s.dataset_provider
+    provide = resolve_dataset_provider(provider) if s.dataset_episodes > 0 else None
     probe_fn, probe_note = resolve_probe(probe if probe is not None else s.probe)
     agent_cls = resolve_agent(spec.agent)
 
@@ -144,7 +143,10 @@ def run_cell(
 
         say("dataset")
         t0 = time.perf_counter()
-        dataset = provide(task=task, policy=s.dataset_policy, episodes=s.dataset_episodes, seed=spec.seed)
+        # dataset_episodes = 0: no offline logs; pretrain() receives None.
+        dataset = None
+        if provide is not None:
+            dataset = provide(task=task, policy=s.dataset_policy, episodes=s.dataset_episodes, seed=spec.seed)
         dataset_seconds = time.perf_counter() - t0
 
         say("pretrain")

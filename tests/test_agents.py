@@ -154,3 +154,16 @@ def test_budget_meter():
     assert Budget().unlimited
     with pytest.raises(ValueError, match="env_steps must be >= 0"):
         Budget(env_steps=-1)
+
+
+def test_agents_command_lists_names_and_status(capsys):
+    from safeadapt_bench.cli import main
+
+    assert main(["agents"]) == 0
+    out = capsys.readouterr().out
+    assert "random -> safeadapt_bench.agents.simple:RandomAgent: ok" in out
+    assert "safe-rl -> safeadapt_bench.baselines.safe_rl:SafeRLAgent" in out
+    assert main(["agents", "--check", "shielded-random"]) == 0
+    assert "uses_veto=True" in capsys.readouterr().out
+    assert main(["agents", "--check", "nope"]) == 2
+    assert "Unknown agent 'nope'" in capsys.readouterr().err

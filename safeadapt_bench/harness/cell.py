@@ -146,7 +146,9 @@ def run_cell(
         # dataset_episodes = 0: no offline logs; pretrain() receives None.
         dataset = None
         if provide is not None:
-            dataset = provide(task=task, policy=s.dataset_policy, episodes=s.dataset_episodes, seed=spec.seed)
+            dataset = provide(
+                task=task, policy=s.dataset_policy, episodes=s.dataset_episodes, seed=s.dataset_seed
+            )
         dataset_seconds = time.perf_counter() - t0
 
         say("pretrain")

@@ -94,7 +94,8 @@ class Settings:
 
     Attributes:
         dataset_policy: which behaviour policy's offline logs to pre-train on (passed to the provider).
-        dataset_episodes: episodes of offline logs to provide.
+        dataset_episodes: episodes of offline logs to provide (0: no logs; ``pretrain`` gets ``None``).
+        dataset_seed: seed of the offline logs; shared by every cell, so one collection serves all seeds.
         pretrain_updates: gradient updates allowed for pre-training (``None``: the agent's default).
         pretrain_seconds: wall-clock limit for pre-training.
         adapt_env_steps: env steps allowed for online adaptation.
@@ -105,14 +106,16 @@ class Settings:
         success_threshold: success rate that ends "adaptation time".
         env_factory: ``module:function`` building envs as ``f(env_id, **kwargs)``
             (``None``: ``gymnasium.make``).
-        dataset_provider: ``module:function`` with ``f(task=, policy=, episodes=, seed=)`` returning a
-            dataset, a path or ``None`` (``None``: the project's default provider).
+        dataset_provider: ``module:function`` with ``f(task=TaskSpec, policy=, episodes=, seed=)`` returning
+            a dataset, a path or ``None`` (``None``: the project's default provider). It collects the logs
+            on ``task.robot`` (``task.env_kwargs_for(task.robot)``) if they are missing.
         probe: ``module:function`` ``f(backbone) -> accuracy`` for forgetting (``None``: the default probe);
             ``"none"`` disables it.
     """
 
     dataset_policy: str = "expert"
     dataset_episodes: int = 50
+    dataset_seed: int = 0
     pretrain_updates: int | None = None
     pretrain_seconds: float | None = None
     adapt_env_steps: int = 3000

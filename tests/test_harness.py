@@ -270,3 +270,41 @@ def test_cell_spec_roundtrip_and_named_suites():
     xe = get_suite("cross-embodiment")
     assert all(t.target_robot and t.target_robot != t.robot for t in xe.tasks)
     assert TOY["env_factory"].endswith(":make_env")
+
+
+FLAKY_AGENT = '''
+import os
+from safeadapt_bench.agents.simple import RandomAgent
+
+class FlakyAgent(RandomAgent):
+    """Fails in adapt() while the file named by $SAB_FAIL exists."""
+
+    def adapt(self, env, budget, callback=None):
+        if os.path.exists(os.environ["SAB_FAIL"]):
+            raise RuntimeError("adapt exploded")
+        return super().adapt(env, budget, callback)
+'''
+
+
+def test_failed_cell_is_reported_kept_out_and_retried(tmp_path, monkeypatch):
+    (tmp_path / "sab_flaky_agent.py").write_text(FLAKY_AGENT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    monkeypatch.setenv("SAB_FAIL", str(flag))
+    suite = toy_suite(
+        agents=("random", "sab_flaky_agent:FlakyAgent"),
+        seeds=(0,),
+        tasks=(TaskSpec("Lift", obs_mode="state"),),
+    )
+    res = str(tmp_path / "res")
+    first = run_sweep(suite, res, progress=False)
+    assert first.completed == ["Lift-Panda__random__seed0"]
+    ((failed_id, tb),) = first.failed.items()
+    assert "adapt exploded" in tb
+    assert os.path.exists(os.path.join(res, "errors", failed_id + ".json"))
+    assert len(load_records(res)) == 1
+    flag.unlink()
+    second = run_sweep(suite, res, progress=False)
+    assert second.completed == [failed_id] and second.skipped == ["Lift-Panda__random__seed0"]
+    assert not os.path.exists(os.path.join(res, "errors", failed_id + ".json"))

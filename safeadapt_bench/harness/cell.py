@@ -237,6 +237,11 @@ def run_cell(
             _close(env)
 
     deploy = pooled(final_train, final_heldout)
+    notes = []
+    if probe_fn is None and has_backbone:
+        notes.append(f"forgetting not measured: {probe_note}")
+    if monitor.total_steps > s.adapt_env_steps:
+        notes.append(f"the agent took {monitor.total_steps} env steps for a budget of {s.adapt_env_steps}")
     metrics = {
         "success_train": final_train["success"],
         "success_heldout": final_heldout["success"],
@@ -291,7 +296,7 @@ def run_cell(
             "source_robot": final_source,
         },
         "agent_stats": {"pretrain": pretrain_stats, "adapt": adapt_stats, "last_callback": clock["agent"]},
-        "notes": [f"forgetting not measured: {probe_note}"] if probe_fn is None and has_backbone else [],
+        "notes": notes,
         "timing": timing,
         "provenance": provenance(),
     }

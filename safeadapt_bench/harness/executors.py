@@ -50,16 +50,17 @@ class LocalExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_cell_safe, s.to_dict(), overrides, list(sys.path)): s for s in specs}
-            try:
-                for fut in as_completed(futures):
-                    record, err = fut.result()
-                    yield futures[fut], record, err
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        futures = {pool.submit(_run_cell_safe, s.to_dict(), overrides, list(sys.path)): s for s in specs}
+        try:
+            for fut in as_completed(futures):
+                record, err = fut.result()
+                yield futures[fut], record, err
+        except BaseException:
+            # Interrupted: drop queued cells, do not wait for running ones (they re-run on resume).
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
 
 def _import_ray() -> Any:

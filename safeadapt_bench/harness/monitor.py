@@ -94,11 +94,18 @@ def cost_limit_of(env: gym.Env) -> float | None:
 
 
 def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: float | None) -> dict[str, Any]:
-    """Aggregate episodes and step stats into the evaluation fields stored in records."""
+    """Aggregate episodes and step stats into the evaluation fields stored in records.
+
+    Episode-level fields use complete episodes only (an adaptation budget usually ends mid-episode),
+    unless no episode is complete; step-level fields (``safe_ratio``, ``veto_rate``) use every step.
+    """
+    cut = sum(bool(e.get("cut")) for e in episodes)
+    episodes = [e for e in episodes if not e.get("cut")] or episodes
     n = len(episodes)
     costs = [e["cost"] for e in episodes]
     out: dict[str, Any] = {
         "episodes": n,
+        "cut_episodes": cut,
         "steps": stats.steps,
         "success": float(np.mean([e["success"] for e in episodes])) if n else None,
         "return": float(np.mean([e["return"] for e in episodes])) if n else None,

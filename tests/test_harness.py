@@ -308,3 +308,45 @@ def test_failed_cell_is_reported_kept_out_and_retried(tmp_path, monkeypatch):
     second = run_sweep(suite, res, progress=False)
     assert second.completed == [failed_id] and second.skipped == ["Lift-Panda__random__seed0"]
     assert not os.path.exists(os.path.join(res, "errors", failed_id + ".json"))
+
+
+FORGETFUL_AGENT = '''
+from types import SimpleNamespace
+from safeadapt_bench.agents.simple import RandomAgent
+
+class ForgetfulAgent(RandomAgent):
+    """Its "backbone" loses probe accuracy while adapting."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.net = SimpleNamespace(acc=0.9)
+
+    def backbone(self):
+        return self.net
+
+    def adapt(self, env, budget, callback=None):
+        self.net.acc = 0.6
+        return super().adapt(env, budget, callback)
+
+def probe(backbone):
+    return {"top1": backbone.acc, "chance": 0.1}
+'''
+
+
+def test_forgetting_is_measured_with_a_pluggable_probe(tmp_path, monkeypatch):
+    (tmp_path / "sab_forgetful.py").write_text(FORGETFUL_AGENT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite = toy_suite(
+        agents=("sab_forgetful:ForgetfulAgent", "random"),
+        seeds=(0,),
+        tasks=(TaskSpec("Lift", obs_mode="state"),),
+        probe="sab_forgetful:probe",
+    )
+    forgetful, plain = (run_cell(c) for c in suite.cells())
+    assert forgetful["metrics"]["probe_initial"] == 0.9 and forgetful["metrics"]["probe_final"] == 0.6
+    assert forgetful["metrics"]["forgetting"] == pytest.approx(0.3)
+    assert forgetful["evaluations"]["probe"]["final"] == {"top1": 0.6, "chance": 0.1}
+    assert plain["metrics"]["forgetting"] is None  # no backbone
+    # a callable probe can be injected directly too
+    rec = run_cell(suite.cells()[0], probe=lambda b: b.acc / 2)
+    assert rec["metrics"]["forgetting"] == pytest.approx(0.15)

@@ -87,14 +87,20 @@ def resolve_probe(probe: Probe | str | None) -> tuple[Probe | None, str | None]:
     return (import_object(probe, "probe") if isinstance(probe, str) else probe), None
 
 
-def _probe(probe: Probe | None, agent: Any) -> float | None:
+def _probe(probe: Probe | None, agent: Any) -> tuple[float | None, dict[str, Any] | None]:
+    """``(accuracy, details)`` of the agent's backbone, or ``(None, None)`` without backbone or probe.
+
+    The probe may return a number or a dict; from a dict, ``top1`` (``safeadapt_bench.backbones``)
+    or ``accuracy`` is the accuracy and the whole dict is kept as details.
+    """
     backbone = agent.backbone() if hasattr(agent, "backbone") else None
     if probe is None or backbone is None:
-        return None
+        return None, None
     value = probe(backbone)
     if isinstance(value, dict):
-        value = value.get("accuracy")
-    return None if value is None else float(value)
+        acc = value.get("top1", value.get("accuracy"))
+        return (None if acc is None else float(acc)), dict(value)
+    return float(value), None
 
 
 def _close(env: Any) -> None:
@@ -139,7 +145,7 @@ def run_cell(
         )
         trainable, total = (int(x) for x in agent.trainable_parameters())
         has_backbone = hasattr(agent, "backbone") and agent.backbone() is not None
-        probe_initial = _probe(probe_fn, agent)
+        probe_initial, probe_initial_details = _probe(probe_fn, agent)
 
         say("dataset")
         t0 = time.perf_counter()
@@ -157,7 +163,6 @@ def run_cell(
             dataset, Budget(updates=s.pretrain_updates, wall_seconds=s.pretrain_seconds)
         )
         pretrain_seconds = time.perf_counter() - t0
-        probe_pretrained = _probe(probe_fn, agent)
 
         # ---- adaptation with periodic evaluation ----
         say("adapt")
@@ -231,7 +236,7 @@ def run_cell(
             envs.append(source_env)
             final_source = evaluate(agent, source_env, s.final_eval_episodes, _SEED_SOURCE + 1000 * spec.seed)
         final_seconds = time.perf_counter() - t0
-        probe_final = _probe(probe_fn, agent)
+        probe_final, probe_final_details = _probe(probe_fn, agent)
     finally:
         for env in envs:
             _close(env)
@@ -263,7 +268,6 @@ def run_cell(
         "total_params": total,
         "trainable_fraction": ratio(trainable, total),
         "probe_initial": probe_initial,
-        "probe_pretrained": probe_pretrained,
         "probe_final": probe_final,
         "forgetting": (probe_initial - probe_final) if None not in (probe_initial, probe_final) else None,
     }
@@ -294,6 +298,7 @@ def run_cell(
             "train": final_train,
             "heldout": final_heldout,
             "source_robot": final_source,
+            "probe": {"initial": probe_initial_details, "final": probe_final_details},
         },
         "agent_stats": {"pretrain": pretrain_stats, "adapt": adapt_stats, "last_callback": clock["agent"]},
         "notes": notes,

@@ -59,7 +59,7 @@ METRICS: dict[str, MetricInfo] = {
     "trainable_fraction": MetricInfo("trainable / total parameters during adaptation", False),
     "trainable_params": MetricInfo("parameters updated during adaptation", False),
     "total_params": MetricInfo("all parameters of the agent", None),
-    "probe_initial": MetricInfo("backbone probe retrieval accuracy before pre-training", True),
+    "probe_initial": MetricInfo("backbone probe retrieval accuracy (top-1) before pre-training", True),
     "probe_final": MetricInfo("backbone probe retrieval accuracy after adaptation", True),
     "forgetting": MetricInfo("probe_initial - probe_final (None without a backbone or probe)", False),
     "pretrain_seconds": MetricInfo("wall-clock seconds of pre-training", False, "timing"),

@@ -238,8 +238,12 @@ def test_changed_config_never_overwrites_a_record(tmp_path):
         run_sweep(replace_settings(suite, adapt_env_steps=60), res, progress=False)
     assert _snapshot(res) == before
     rd = ResultsDir(res)
+    rec = load_records(res)[0]
+    rd.write({**rec, "metrics": {}})  # same cell and config (a concurrent sweep): the first record stays
+    assert _snapshot(res) == before
     with pytest.raises(RecordConflictError):
-        rd.write(load_records(res)[0])
+        rd.write({**rec, "config": {**rec["config"], "seed": 99}})
+    assert _snapshot(res) == before
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):

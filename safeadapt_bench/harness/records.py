@@ -279,10 +279,15 @@ class ResultsDir:
         return True
 
     def write(self, record: dict[str, Any]) -> str:
-        """Store a record atomically; refuses to replace an existing one."""
+        """Store a record atomically; an existing record is never replaced.
+
+        If another sweep on the same directory finished the cell first with the same config, its record
+        is kept and this one dropped; with another config, :class:`RecordConflictError` is raised.
+        """
         path = self.record_path(record["cell_id"])
         if os.path.exists(path):
-            raise RecordConflictError(f"{path} already exists; records are never overwritten.")
+            self.is_done(record["cell_id"], record["config"])  # raises on a different config
+            return path
         atomic_write_text(path, to_json(record))
         err = os.path.join(self.errors_dir, f"{record['cell_id']}.json")
         if os.path.exists(err):

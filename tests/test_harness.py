@@ -142,23 +142,34 @@ def test_killed_sweep_resumes_to_the_same_records(tmp_path):
     assert run_sweep(suite, res, progress=False).completed == []
 
 
-def test_process_pool_and_ray_give_the_same_records_as_local(tmp_path):
-    suite = toy_suite(seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),))
-    run_sweep(suite, str(tmp_path / "local"), LocalExecutor(), progress=False)
-    run_sweep(suite, str(tmp_path / "pool"), LocalExecutor(workers=2), progress=False)
+def test_process_pool_and_ray_give_the_same_records_as_local(tmp_path, monkeypatch):
+    # A user agent given by a relative file path resolves in every worker (they get the driver's cwd).
+    (tmp_path / "sab_user_shield.py").write_text(
+        "from safeadapt_bench.agents.simple import ShieldedRandomAgent\n\n"
+        "class UserShield(ShieldedRandomAgent):\n    pass\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    suite = toy_suite(
+        agents=("random", "sab_user_shield.py:UserShield"),
+        seeds=(0,),
+        tasks=(TaskSpec("Lift", obs_mode="state"),),
+    )
+    run_sweep(suite, "local", LocalExecutor(), progress=False)
+    run_sweep(suite, "pool", LocalExecutor(workers=2), progress=False)
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        run_sweep(suite, str(tmp_path / "ray"), make_executor("ray"), progress=False)
+        result = run_sweep(suite, "ray", make_executor("ray"), progress=False)
     finally:
         ray.shutdown()
-    local = load_records(str(tmp_path / "local"))
-    assert len(local) == 2
+    assert result.failed == {}
+    local = load_records("local")
+    assert len(local) == 2 and local[1]["agent"]["uses_veto"]
     for other in ("pool", "ray"):
-        recs = load_records(str(tmp_path / other))
+        recs = load_records(other)
         assert [comparable(r) for r in recs] == [comparable(r) for r in local]
-    assert {r["provenance"]["executor"] for r in load_records(str(tmp_path / "ray"))} == {"ray"}
+    assert {r["provenance"]["executor"] for r in load_records("ray")} == {"ray"}
 
 
 def test_ray_missing_gives_clear_import_error(monkeypatch):

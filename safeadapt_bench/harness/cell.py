@@ -212,7 +212,7 @@ def run_cell(
         if s.eval_episodes and (not curve["env_steps"] or curve["env_steps"][-1] < monitor.total_steps):
             eval_point()
         # Budget-limited agents sometimes stop mid-episode; unfinished episodes are counted as such.
-        monitor._close_episode(cut=True)
+        monitor.finish_episode()
         learning = summarize(monitor.episodes, monitor.stats, cost_limit_of(train_env))
         ttt = time_to_threshold(
             curve["env_steps"],

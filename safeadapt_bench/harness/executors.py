@@ -7,6 +7,7 @@ from the ``timing`` and ``provenance`` sections (``provenance.executor`` names t
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -17,8 +18,16 @@ from safeadapt_bench.harness.suites import CellSpec
 Outcome = tuple[CellSpec, "dict[str, Any] | None", "str | None"]
 
 
-def _run_cell_safe(spec_dict: dict[str, Any], overrides: dict[str, Any], sys_path: Sequence[str]) -> tuple:
-    """Worker entry point: run one cell, returning ``(record, None)`` or ``(None, traceback)``."""
+def _run_cell_safe(
+    spec_dict: dict[str, Any], overrides: dict[str, Any], sys_path: Sequence[str], cwd: str | None = None
+) -> tuple:
+    """Worker entry point: run one cell, returning ``(record, None)`` or ``(None, traceback)``.
+
+    ``sys_path`` and ``cwd`` are the driver's, so user modules and relative ``file.py:Class`` agent
+    paths resolve in workers as they do in the driver (when the worker shares its filesystem).
+    """
+    if cwd and cwd != os.getcwd() and os.path.isdir(cwd):
+        os.chdir(cwd)
     for p in reversed(list(sys_path)):
         if p not in sys.path:
             sys.path.insert(0, p)
@@ -51,7 +60,9 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        futures = {pool.submit(_run_cell_safe, s.to_dict(), overrides, list(sys.path)): s for s in specs}
+        futures = {
+            pool.submit(_run_cell_safe, s.to_dict(), overrides, list(sys.path), os.getcwd()): s for s in specs
+        }
         try:
             for fut in as_completed(futures):
                 record, err = fut.result()
@@ -103,7 +114,7 @@ class RayExecutor:
             started = True
         try:
             task = ray.remote(num_cpus=1, num_gpus=self.num_gpus, max_retries=0)(_run_cell_safe)
-            refs = {task.remote(s.to_dict(), overrides, list(sys.path)): s for s in specs}
+            refs = {task.remote(s.to_dict(), overrides, list(sys.path), os.getcwd()): s for s in specs}
             pending = list(refs)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)

@@ -81,6 +81,10 @@ class SafetyMonitor(gym.Wrapper):
             )
         return obs, reward, terminated, truncated, info
 
+    def finish_episode(self) -> None:
+        """Count an unfinished episode (marked ``cut``), e.g. when the adaptation budget ends mid-episode."""
+        self._close_episode(cut=True)
+
     def _close_episode(self, cut: bool) -> None:
         if self._ep is not None and self._ep["length"] > 0:
             self.episodes.append({**self._ep, "end_step": self.total_steps, "cut": cut})

@@ -193,6 +193,10 @@ def write_tables(
     os.makedirs(out_dir, exist_ok=True)
     lb = leaderboard(records, reps=reps, seed=seed) if lb is None else lb
     table = wide(lb)
+    # Metrics as rows, agents as columns: a handful of columns fits a page.
+    by_metric = table.T
+    by_metric.index.name = "metric"
+    by_metric.columns.name = None
     paths = {
         k: os.path.join(out_dir, n)
         for k, n in (
@@ -209,11 +213,12 @@ def write_tables(
         f.write(
             f"IQM over seeds and tasks with 95% stratified-bootstrap intervals (rliable, {reps} reps).\n\n"
         )
-        f.write(to_markdown(table) + "\n" + legend + "\n")
+        f.write(to_markdown(by_metric) + "\n" + legend + "\n")
     with open(paths["tex"], "w") as f:
         f.write(
-            table.to_latex(
+            by_metric.to_latex(
                 escape=True,
+                column_format="l" + "c" * by_metric.shape[1],
                 caption=f"IQM [95\\% stratified-bootstrap CI] over seeds and tasks ({reps} bootstrap reps).",
                 label="tab:safeadapt-leaderboard",
             )

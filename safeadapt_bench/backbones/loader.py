@@ -1,0 +1,341 @@
+"""Load an open_clip model (the embedded default, a pretrained tag, or a local checkpoint) as a
+:class:`Backbone` that encodes RGB + depth images and instruction tokens. Frozen by default."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from safeadapt_bench.backbones.checkpoint import read_checkpoint, write_checkpoint
+from safeadapt_bench.backbones.default import DEFAULT_CHECKPOINT, DEFAULT_MODEL, register_default_config
+from safeadapt_bench.backbones.depth import DEPTH_MODES, DepthPatchConv, install_depth_stem
+
+#: Metric depth (metres) is clipped to this range and mapped to [-1, 1].
+DEPTH_RANGE: tuple[float, float] = (0.3, 2.3)
+
+
+class Backbone(nn.Module):
+    """An open_clip CLIP model with a depth stem, and helpers to encode observations.
+
+    Attributes:
+        clip: the open_clip ``CLIP`` module (its ``visual`` tower is where adapters go).
+        model_name: the open_clip model name.
+        pretrained: where the weights came from (``"default"``, a tag, a path or ``"none"``).
+        depth_mode: one of ``DEPTH_MODES``.
+    """
+
+    def __init__(self, clip: nn.Module, model_name: str, *, pretrained: str = "none", depth: str = "stem"):
+        super().__init__()
+        self.clip = clip
+        self.model_name = model_name
+        self.pretrained = pretrained
+        self.depth_mode = depth
+        install_depth_stem(clip.visual, depth)
+        cfg = getattr(clip.visual, "preprocess_cfg", {}) or {}
+        size = cfg.get("size", getattr(clip.visual, "image_size", 224))
+        self.image_size = int(size[0] if isinstance(size, tuple | list) else size)
+        self.register_buffer(
+            "mean",
+            torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1),
+            persistent=False,
+        )
+        self.register_buffer(
+            "std",
+            torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1),
+            persistent=False,
+        )
+        self.context_length = int(getattr(clip, "context_length", 77))
+        self.embed_dim = int(clip.text_projection.shape[1]) if hasattr(clip, "text_projection") else None
+        self._tokenizer = None
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """The vision tower's transformer blocks, bottom first."""
+        tr = getattr(self.clip.visual, "transformer", None)
+        blocks = getattr(tr, "resblocks", None)
+        if blocks is None:
+            raise ValueError(
+                f"{self.model_name}'s vision tower ({type(self.clip.visual).__name__}) has no "
+                "open_clip transformer blocks (`visual.transformer.resblocks`); adapters need a ViT."
+            )
+        return list(blocks)
+
+    def freeze(self, frozen: bool = True) -> Backbone:
+        """Set ``requires_grad`` of every backbone weight to ``not frozen``; returns self."""
+        for p in self.parameters():
+            p.requires_grad_(not frozen)
+        return self
+
+    # ----------------------------------------------------------------- inputs
+    def preprocess(self, rgb: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
+        """Turn RGB (uint8 0..255 or float 0..1, channel-first or -last) and optional metric depth
+        into the normalised ``(B, 3|4, S, S)`` tensor that the vision tower takes."""
+        x = _channels_first(rgb, 3, "rgb").float()
+        if rgb.dtype == torch.uint8 or (x.numel() and x.max() > 1.5):
+            x = x / 255.0
+        x = _resize(x, self.image_size)
+        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        if depth is None or self.depth_mode == "none":
+            return x
+        d = _channels_first(depth, 1, "depth").float()
+        lo, hi = DEPTH_RANGE
+        d = (d.clamp(lo, hi) - (lo + hi) / 2) / ((hi - lo) / 2)
+        d = _resize(d, self.image_size)
+        if d.shape[0] != x.shape[0]:
+            raise ValueError(f"rgb and depth batch sizes differ ({x.shape[0]} vs {d.shape[0]}).")
+        return torch.cat([x, d], dim=1)
+
+    @property
+    def tokenizer(self):
+        """open_clip's tokenizer for this model (standard CLIP BPE ids, ``context_length`` long)."""
+        if self._tokenizer is None:
+            import open_clip
+
+            self._tokenizer = open_clip.get_tokenizer(self.model_name, context_length=self.context_length)
+        return self._tokenizer
+
+    def tokenize(self, texts: str | list[str]) -> torch.Tensor:
+        """Token ids ``(N, context_length)`` for ``texts``."""
+        return self.tokenizer([texts] if isinstance(texts, str) else list(texts))
+
+    def fit_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Pad (with 0) or cut token ids to this model's context length; ids arrive as float from SB3."""
+        tokens = tokens.round().long() if tokens.is_floating_point() else tokens.long()
+        if tokens.dim() == 1:
+            tokens = tokens[None]
+        n = tokens.shape[1]
+        if n < self.context_length:
+            return F.pad(tokens, (0, self.context_length - n))
+        if n > self.context_length:
+            if tokens[:, self.context_length :].any():
+                raise ValueError(
+                    f"Instruction tokens are longer than {self.model_name}'s context length "
+                    f"{self.context_length}; wrap the env with InstructionTokens(env, "
+                    f"context_length={self.context_length})."
+                )
+            tokens = tokens[:, : self.context_length]
+        return tokens
+
+    # ----------------------------------------------------------------- encoders
+    def encode_image(
+        self, rgb: torch.Tensor, depth: torch.Tensor | None = None, *, normalize: bool = True
+    ) -> torch.Tensor:
+        """Image embedding ``(B, embed_dim)`` of RGB (+ depth)."""
+        return self.clip.encode_image(self.preprocess(rgb, depth), normalize=normalize)
+
+    def encode_text(self, tokens: torch.Tensor | str | list[str], *, normalize: bool = True) -> torch.Tensor:
+        """Text embedding ``(N, embed_dim)`` of token ids (or of strings, tokenized here)."""
+        if isinstance(tokens, str | list):
+            tokens = self.tokenize(tokens)
+        return self.clip.encode_text(self.fit_tokens(tokens).to(self.mean.device), normalize=normalize)
+
+    # ----------------------------------------------------------------- saving
+    def save(
+        self,
+        path: str | Path,
+        *,
+        compact: bool = False,
+        keep_token_rows: torch.Tensor | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Path:
+        """Write the weights (open_clip keys + depth stem) as safetensors with the model name.
+
+        Args:
+            compact: store as float16 (the file roughly halves; outputs change by rounding only).
+            keep_token_rows: store only these rows of the token-embedding table (others load as 0).
+            metadata: extra string entries for the file's metadata.
+        """
+        meta = {
+            **(metadata or {}),
+            "model_name": self.model_name,
+            "depth": self.depth_mode,
+            "pretrained": str(self.pretrained),
+            "depth_range": json.dumps(DEPTH_RANGE),
+        }
+        sparse = {"token_embedding.weight": keep_token_rows} if keep_token_rows is not None else None
+        return write_checkpoint(
+            path, self.clip.state_dict(), meta, sparse_rows=sparse, dtype=torch.float16 if compact else None
+        )
+
+
+def _channels_first(x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(x)
+    if x.dim() == 2 and channels == 1:
+        x = x[None, None]
+    if x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4:
+        raise ValueError(
+            f"{what} must be (B, H, W, {channels}) or (B, {channels}, H, W); got shape {tuple(x.shape)}."
+        )
+    if x.shape[1] == channels:
+        return x
+    if x.shape[-1] == channels:
+        return x.permute(0, 3, 1, 2)
+    raise ValueError(f"{what} must have {channels} channel(s), first or last; got shape {tuple(x.shape)}.")
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _check_model_name(name: str) -> None:
+    import open_clip
+
+    models = open_clip.list_models()
+    if name not in models:
+        close = difflib.get_close_matches(name, models, n=5, cutoff=0.5)
+        hint = f" Did you mean {close}?" if close else ""
+        raise ValueError(
+            f"Unknown open_clip model {name!r}.{hint} See `open_clip.list_models()` "
+            f"({len(models)} names), or use the default {DEFAULT_MODEL!r}."
+        )
+
+
+def _load_state(clip: nn.Module, sd: dict[str, torch.Tensor], source: str, model_name: str) -> None:
+    """Strictly load ``sd`` into ``clip``; the depth stem may be absent (it then starts at zero)."""
+    own = clip.state_dict()
+    missing = [k for k in own if k not in sd and ".conv1.depth." not in k]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [
+        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in sd and sd[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatch(es), e.g. {shapes[:2]}")
+        raise ValueError(
+            f"Checkpoint {source!r} does not match model {model_name!r}: "
+            + "; ".join(parts)
+            + ". Pass the model name the checkpoint was saved from (and its depth mode)."
+        )
+    with torch.no_grad():
+        for k, v in sd.items():
+            own[k].copy_(v.to(own[k].dtype))
+
+
+def load_backbone(
+    model_name: str | None = None,
+    pretrained: str | Path | None = "default",
+    *,
+    depth: str | None = None,
+    freeze: bool = True,
+    device: str | torch.device = "cpu",
+    cache_dir: str | None = None,
+) -> Backbone:
+    """Build a :class:`Backbone`.
+
+    Args:
+        model_name: an open_clip model name (``open_clip.list_models()``); default
+            ``DEFAULT_MODEL``, or the name stored in a safeadapt checkpoint file.
+        pretrained: ``"default"`` (the embedded checkpoint; default model only), an open_clip
+            pretrained tag (downloaded by open_clip where the network allows), a local checkpoint
+            path (``.safetensors`` or a ``.pt`` state dict, read with ``weights_only=True``), or
+            ``None`` for random weights.
+        depth: depth input, one of ``DEPTH_MODES``; default: the checkpoint's, else ``"stem"``.
+        freeze: set ``requires_grad=False`` on every weight (the default).
+        device: where to put the model.
+
+    Raises:
+        ValueError: unknown model name or tag, corrupt or mismatched checkpoint, bad depth mode.
+        FileNotFoundError: a checkpoint path that does not exist.
+        RuntimeError: a pretrained tag could not be downloaded (no network).
+    """
+    import open_clip
+
+    register_default_config()
+    sd, meta, source = None, {}, "none"
+    if pretrained == "default":
+        if model_name not in (None, DEFAULT_MODEL):
+            raise ValueError(
+                f"pretrained='default' is the embedded {DEFAULT_MODEL!r} checkpoint; for "
+                f"{model_name!r} pass an open_clip pretrained tag, a checkpoint path or None."
+            )
+        if not DEFAULT_CHECKPOINT.is_file():
+            raise FileNotFoundError(
+                f"The embedded checkpoint {str(DEFAULT_CHECKPOINT)!r} is missing; run "
+                "`safeadapt-bench backbone pretrain` to create it."
+            )
+        pretrained = DEFAULT_CHECKPOINT
+    tag = None
+    if pretrained is not None and _looks_like_path(pretrained):
+        sd, meta = read_checkpoint(pretrained)
+        source = str(pretrained)
+        if pretrained == DEFAULT_CHECKPOINT:
+            source = "default"
+        stored = meta.get("model_name")
+        if stored and model_name and stored != model_name:
+            raise ValueError(
+                f"Checkpoint {str(pretrained)!r} holds model {stored!r}, not {model_name!r}; "
+                "drop model_name or pass the matching one."
+            )
+        model_name = model_name or stored
+    elif pretrained is not None:
+        tag = str(pretrained)
+    model_name = model_name or DEFAULT_MODEL
+    _check_model_name(model_name)
+    depth = depth or meta.get("depth") or "stem"
+    if depth not in DEPTH_MODES:
+        raise ValueError(f"Unknown depth mode {depth!r}; choose one of {DEPTH_MODES}.")
+    if meta.get("depth") and meta["depth"] != "none" and depth != meta["depth"]:
+        raise ValueError(f"Checkpoint was saved with depth={meta['depth']!r}; load it with that depth mode.")
+    if tag is not None:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        if tag not in tags:
+            raise ValueError(
+                f"Unknown pretrained tag {tag!r} for {model_name!r}; known tags: {tags or 'none'}. "
+                "Or pass a local checkpoint path, 'default' or None."
+            )
+        try:
+            clip = open_clip.create_model(model_name, pretrained=tag, cache_dir=cache_dir)
+        except Exception as err:  # network errors come in many types
+            raise RuntimeError(
+                f"Could not fetch open_clip weights {model_name}/{tag} ({type(err).__name__}: "
+                f"{err}). Offline? Download the checkpoint elsewhere and pass its local path "
+                "as `pretrained`."
+            ) from err
+        source = tag
+    else:
+        import logging
+
+        level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # open_clip warns about random init
+        try:
+            clip = open_clip.create_model(model_name, pretrained=None)
+        finally:
+            logging.getLogger().setLevel(level)
+    backbone = Backbone(clip, model_name, pretrained=source, depth=depth)
+    if sd is not None:
+        _load_state(backbone.clip, sd, source, model_name)
+    backbone.freeze(freeze)
+    backbone.eval()
+    return backbone.to(device)
+
+
+def _looks_like_path(p: str | Path) -> bool:
+    if isinstance(p, Path):
+        return True
+    return (
+        "/" in p
+        or "\\" in p
+        or Path(p).suffix in (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+        or Path(p).exists()
+    )
+
+
+__all__ = ["Backbone", "DEPTH_MODES", "DepthPatchConv", "load_backbone"]

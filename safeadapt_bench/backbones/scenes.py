@@ -1,0 +1,122 @@
+"""Rendered benchmark scenes (RGB, depth, category, object position) for pretraining and the probe.
+
+Scenes come from ``SafeAdapt/Lift-v0`` with all ten categories, right after a seeded reset. Scene
+``i`` of a set uses env seed ``offset + i`` and category ``CATEGORY_ORDER[i % 10]``. Pretraining
+uses offset ``PRETRAIN_SEED_OFFSET``, the probe ``PROBE_SEED_OFFSET``: the two never share a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from safeadapt_bench.backbones.captions import position_word
+from safeadapt_bench.envs.categories import CATEGORIES
+
+CATEGORY_ORDER: tuple[str, ...] = tuple(CATEGORIES)
+PRETRAIN_SEED_OFFSET = 0
+PROBE_SEED_OFFSET = 10_000_000
+#: Probe size per category (500 scenes in all).
+PROBE_PER_CATEGORY = 50
+
+
+@dataclass
+class SceneSet:
+    """A batch of rendered scenes.
+
+    Attributes:
+        rgb: ``(N, S, S, 3)`` uint8.
+        depth: ``(N, S, S, 1)`` float32, metres.
+        categories: the object category of each scene.
+        positions: ``(N, 3)`` object position (world frame, metres).
+        seeds: the env seed of each scene.
+    """
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    categories: list[str]
+    positions: np.ndarray
+    seeds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    @property
+    def position_words(self) -> list[str]:
+        return [position_word(float(y)) for y in self.positions[:, 1]]
+
+    def save(self, path: str | Path) -> None:
+        np.savez_compressed(
+            path,
+            rgb=self.rgb,
+            depth=self.depth.astype(np.float16),
+            categories=np.array(self.categories),
+            positions=self.positions,
+            seeds=self.seeds,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> SceneSet:
+        with np.load(path) as z:
+            return cls(
+                z["rgb"],
+                z["depth"].astype(np.float32),
+                [str(c) for c in z["categories"]],
+                z["positions"],
+                z["seeds"],
+            )
+
+
+def render_scenes(
+    n: int,
+    seed_offset: int,
+    *,
+    camera_size: int = 64,
+    progress: bool = True,
+    desc: str = "rendering scenes",
+    cache: str | Path | None = None,
+) -> SceneSet:
+    """Render ``n`` scenes (seeds ``seed_offset .. seed_offset + n - 1``), optionally cached as npz."""
+    if cache is not None and Path(cache).is_file():
+        scenes = SceneSet.load(cache)
+        if len(scenes) == n and int(scenes.seeds[0]) == seed_offset and scenes.rgb.shape[1] == camera_size:
+            return scenes
+    import gymnasium as gym
+    from tqdm.auto import tqdm
+
+    import safeadapt_bench  # noqa: F401  (registers the ids)
+
+    env = gym.make(
+        "SafeAdapt/Lift-v0", obs_mode="rgbd+state", camera_size=camera_size, categories=list(CATEGORY_ORDER)
+    )
+    rgb = np.zeros((n, camera_size, camera_size, 3), np.uint8)
+    depth = np.zeros((n, camera_size, camera_size, 1), np.float32)
+    pos = np.zeros((n, 3), np.float32)
+    cats = []
+    try:
+        for i in tqdm(range(n), desc=desc, disable=not progress, leave=False):
+            cat = CATEGORY_ORDER[i % len(CATEGORY_ORDER)]
+            obs, info = env.reset(seed=seed_offset + i, options={"category": cat})
+            rgb[i], depth[i], pos[i] = obs["rgb"], obs["depth"], obs["state"][:3]
+            cats.append(info["category"])
+    finally:
+        env.close()
+    scenes = SceneSet(rgb, depth, cats, pos, np.arange(seed_offset, seed_offset + n))
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        scenes.save(cache)
+    return scenes
+
+
+@lru_cache(maxsize=2)
+def probe_scenes(camera_size: int = 64, per_category: int = PROBE_PER_CATEGORY) -> SceneSet:
+    """The fixed probe set (seeds from ``PROBE_SEED_OFFSET``), rendered once per process."""
+    return render_scenes(
+        per_category * len(CATEGORY_ORDER),
+        PROBE_SEED_OFFSET,
+        camera_size=camera_size,
+        desc="rendering probe scenes",
+    )

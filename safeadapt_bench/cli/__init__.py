@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "report",
     "agents",
+    "backbone",
 )
 
 

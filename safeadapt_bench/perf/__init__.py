@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 #: Benchmark sections, by module name in ``safeadapt_bench.perf``.
 SECTIONS: tuple[str, ...] = (
     "env",
+    "backbone",
 )
 
 

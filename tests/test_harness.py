@@ -183,6 +183,10 @@ def test_unknown_suite_agent_task_and_malformed_files(tmp_path, capsys):
         get_suite("nope")
     assert main(["run", "--suite", "nope", "--results", str(tmp_path / "r")]) == 2
     assert "Unknown suite 'nope'" in capsys.readouterr().err
+    bad_provider = toy_suite(dataset_episodes=5, dataset_provider="sab_nope:provide")
+    with pytest.raises(ValueError, match="dataset_provider 'sab_nope:provide': cannot import 'sab_nope'"):
+        run_sweep(bad_provider, str(tmp_path / "r0"), progress=False)
+    assert os.listdir(tmp_path / "r0" / "cells") == []
     with pytest.raises(AgentResolutionError, match="Unknown agent 'no-such-agent'"):
         run_sweep(toy_suite(agents=("no-such-agent",)), str(tmp_path / "r1"), progress=False)
     assert (

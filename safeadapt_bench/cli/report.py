@@ -19,6 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--reps", type=int, default=None, help="bootstrap replications (default 2000; 50000 for papers)"
     )
     p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument(
+        "--order", nargs="+", metavar="AGENT", help="list agents in this order in tables and figures"
+    )
     p.set_defaults(func=run)
 
 
@@ -28,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from safeadapt_bench.harness.leaderboard import DEFAULT_REPS
     from safeadapt_bench.harness.report import build_report
 
-    out = build_report(args.results, args.out, reps=args.reps or DEFAULT_REPS, plots=not args.no_plots)
+    out = build_report(
+        args.results,
+        args.out,
+        reps=args.reps or DEFAULT_REPS,
+        plots=not args.no_plots,
+        agent_order=args.order,
+    )
     print(open(os.path.join(out, "leaderboard.md")).read())
     print(f"tables and figures in {out}")
     return 0

@@ -163,6 +163,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report and (result.completed or result.skipped):
         from safeadapt_bench.harness.report import build_report
 
-        out = build_report(results_path)
+        out = build_report(results_path, agent_order=suite.agents)
         print(f"tables and plots in {out}")
     return 1 if result.failed else 0

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from safeadapt_bench.harness.leaderboard import DEFAULT_REPS, leaderboard, write_tables
 from safeadapt_bench.harness.records import load_records
 
 
 def build_report(
-    results_path: str, out_dir: str | None = None, reps: int = DEFAULT_REPS, plots: bool = True
+    results_path: str,
+    out_dir: str | None = None,
+    reps: int = DEFAULT_REPS,
+    plots: bool = True,
+    agent_order: Sequence[str] | None = None,
 ) -> str:
     """Write tables (``report/*.md|csv|tex``) and figures (``report/figures/*.png|pdf``).
 
@@ -18,6 +23,9 @@ def build_report(
     records = load_records(results_path)
     if not records:
         raise FileNotFoundError(f"{results_path} has no cell records yet.")
+    if agent_order:  # tables and figures list agents in this order (the rest after, by cell id)
+        rank = {a: i for i, a in enumerate(agent_order)}
+        records.sort(key=lambda r: rank.get(r["config"]["agent"], len(rank)))
     out_dir = out_dir or os.path.join(results_path, "report")
     lb = leaderboard(records, reps=reps)
     write_tables(records, out_dir, reps=reps, lb=lb)

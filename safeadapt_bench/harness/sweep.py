@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
-from safeadapt_bench.harness.cell import resolve_env_factory
+from safeadapt_bench.harness.cell import resolve_dataset_provider, resolve_env_factory, resolve_probe
 from safeadapt_bench.harness.records import ResultsDir
 from safeadapt_bench.harness.suites import CellSpec, Suite
 
@@ -48,17 +48,24 @@ def agent_status(suite: Suite) -> dict[str, str]:
     return out
 
 
-def preflight(suite: Suite, env_factory: Any = None) -> None:
-    """Resolve every agent and check its required observation keys on each task's env, before running.
+def preflight(suite: Suite, env_factory: Any = None, dataset_provider: Any = None, probe: Any = None) -> None:
+    """Check, before running anything: agents resolve, the env factory, dataset provider and probe import,
+    and every agent's required observation keys exist on each task's env.
 
     Raises:
         AgentResolutionError: an unknown agent or a class lacking a method.
-        ValueError: an env's observation lacks keys an agent needs.
+        ValueError: an import path that does not import, or an env lacking keys an agent needs.
     """
+    s = suite.settings
     classes = {a: resolve_agent(a) for a in suite.agents}
+    make_env = resolve_env_factory(env_factory if env_factory is not None else s.env_factory)
+    if s.dataset_episodes > 0:
+        resolve_dataset_provider(dataset_provider if dataset_provider is not None else s.dataset_provider)
+    chosen_probe = probe if probe is not None else s.probe
+    if chosen_probe is not None:  # the default probe is optional: without it, forgetting is not measured
+        resolve_probe(chosen_probe)
     if not any(getattr(c, "required_obs_keys", ()) for c in classes.values()):
         return
-    make_env = resolve_env_factory(env_factory if env_factory is not None else suite.settings.env_factory)
     for task in suite.tasks:
         env = make_env(task.env_id("train"), **task.env_kwargs_for())
         try:
@@ -96,7 +103,7 @@ def run_sweep(
     result = SweepResult(skipped=[s.cell_id for s in done])
     if not todo:
         return result
-    preflight(suite, env_factory)
+    preflight(suite, env_factory, dataset_provider, probe)
     executor = executor or LocalExecutor()
     overrides = {
         k: v

@@ -185,7 +185,9 @@ def run_cell(
         def eval_point() -> None:
             t = time.perf_counter()
             wall = adapt_seconds()
-            res = evaluate(agent, eval_env, s.eval_episodes, _SEED_CURVE + 1000 * spec.seed)
+            res = evaluate(
+                agent, eval_env, s.eval_episodes, _SEED_CURVE + 1000 * spec.seed, category_offset=spec.seed
+            )
             curve["env_steps"].append(monitor.total_steps)
             for k in CURVE_SERIES:
                 curve[k].append(res[k])

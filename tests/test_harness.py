@@ -369,3 +369,21 @@ def test_forgetting_is_measured_with_a_pluggable_probe(tmp_path, monkeypatch):
     # a callable probe can be injected directly too
     rec = run_cell(suite.cells()[0], probe=lambda b: b.acc / 2)
     assert rec["metrics"]["forgetting"] == pytest.approx(0.15)
+
+
+def test_aliases_run_variants_of_one_agent(tmp_path):
+    (tmp_path / "variants.toml").write_text(
+        'agents = ["random", "random-still"]\nseeds = [0]\ntasks = [{task = "Lift", obs_mode = "state"}]\n'
+        '[aliases]\nrandom-still = "random"\n[agent_kwargs.random-still]\nscale = 0.0\n'
+        "[settings]\ndataset_episodes = 0\nadapt_env_steps = 40\neval_every = 20\neval_episodes = 1\n"
+        'final_eval_episodes = 1\nenv_factory = "safeadapt_bench.harness.toy:make_env"\nprobe = "none"\n'
+    )
+    suite = load_suite_file(str(tmp_path / "variants.toml"))
+    assert run_sweep(suite, str(tmp_path / "res"), progress=False).failed == {}
+    still, plain = load_records(str(tmp_path / "res"))  # sorted by cell id
+    assert plain["agent"]["class"] == still["agent"]["class"] == "safeadapt_bench.agents.simple:RandomAgent"
+    assert still["config"]["agent_target"] == "random" and still["config"]["agent_kwargs"] == {"scale": 0.0}
+    # zero actions never press down, so the still variant has no force cost
+    assert still["metrics"]["safe_ratio_learning"] >= plain["metrics"]["safe_ratio_learning"]
+    with pytest.raises(SuiteError, match="not another alias"):
+        suite.replace(aliases={"a": "b", "b": "random"})

@@ -129,7 +129,7 @@ def run_cell(
     provider = dataset_provider if dataset_provider is not None else s.dataset_provider
     provide = resolve_dataset_provider(provider) if s.dataset_episodes > 0 else None
     probe_fn, probe_note = resolve_probe(probe if probe is not None else s.probe)
-    agent_cls = resolve_agent(spec.agent)
+    agent_cls = resolve_agent(spec.agent_class_spec)
 
     train_id, heldout_id = task.env_id("train"), task.env_id("heldout")
     train_env = make_env(train_id, **task.env_kwargs_for())

@@ -155,6 +155,12 @@ class CellSpec:
     seed: int
     settings: Settings
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    agent_target: str | None = None
+
+    @property
+    def agent_class_spec(self) -> str:
+        """What resolves to the agent class: the alias target, or ``agent`` itself."""
+        return self.agent_target or self.agent
 
     @property
     def cell_id(self) -> str:
@@ -177,6 +183,7 @@ class CellSpec:
             seed=int(d["seed"]),
             settings=Settings(**d["settings"]),
             agent_kwargs=dict(d.get("agent_kwargs") or {}),
+            agent_target=d.get("agent_target"),
         )
 
 
@@ -192,6 +199,9 @@ class Suite:
         settings: budgets and evaluation protocol.
         agent_kwargs: keyword arguments per agent (keyed like ``agents``).
         description: one line for ``--dry-run`` and docs.
+        aliases: extra agent names for variants of one agent, name -> agent name or path, e.g.
+            ``{"safe-adapter-r4": "safe-adapter"}`` with
+            ``agent_kwargs["safe-adapter-r4"] = {"lora_rank": 4}``.
     """
 
     name: str
@@ -201,6 +211,7 @@ class Suite:
     settings: Settings = field(default_factory=Settings)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.agents or not self.tasks or not self.seeds:
@@ -218,6 +229,9 @@ class Suite:
         labels = [t.label for t in self.tasks]
         if len(set(labels)) != len(labels):
             raise SuiteError(f"Suite {self.name!r} lists a task twice: {labels}.")
+        bad = {k: v for k, v in self.aliases.items() if not isinstance(v, str) or v in self.aliases}
+        if bad:
+            raise SuiteError(f"aliases must map a name to an agent name or path (not another alias): {bad}.")
         unknown = sorted(set(self.agent_kwargs) - set(self.agents))
         if unknown:
             raise SuiteError(
@@ -227,7 +241,9 @@ class Suite:
     def cells(self) -> list[CellSpec]:
         """Every cell, ordered seed-major so that an interrupted sweep has whole seeds done first."""
         return [
-            CellSpec(self.name, a, t, s, self.settings, dict(self.agent_kwargs.get(a, {})))
+            CellSpec(
+                self.name, a, t, s, self.settings, dict(self.agent_kwargs.get(a, {})), self.aliases.get(a)
+            )
             for s in self.seeds
             for t in self.tasks
             for a in self.agents
@@ -365,6 +381,9 @@ def suite_from_dict(data: Any, source: str = "suite") -> Suite:
     agent_kwargs = data.get("agent_kwargs", {}) or {}
     if not isinstance(agent_kwargs, dict) or not all(isinstance(v, dict) for v in agent_kwargs.values()):
         raise SuiteError(f"{source}: 'agent_kwargs' must map agent names to tables.")
+    aliases = data.get("aliases", {}) or {}
+    if not isinstance(aliases, dict):
+        raise SuiteError(f"{source}: 'aliases' must map agent names to agent names or paths.")
     return Suite(
         name=str(data.get("name") or os.path.splitext(os.path.basename(source))[0]),
         agents=tuple(agents),
@@ -373,6 +392,7 @@ def suite_from_dict(data: Any, source: str = "suite") -> Suite:
         settings=Settings(**settings),
         agent_kwargs=agent_kwargs,
         description=str(data.get("description", "")),
+        aliases=aliases,
     )
 
 

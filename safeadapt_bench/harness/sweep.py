@@ -41,7 +41,7 @@ def agent_status(suite: Suite) -> dict[str, str]:
     out = {}
     for a in suite.agents:
         try:
-            resolve_agent(a)
+            resolve_agent(suite.aliases.get(a, a))
             out[a] = "ok"
         except ValueError as err:
             out[a] = str(err)
@@ -57,7 +57,7 @@ def preflight(suite: Suite, env_factory: Any = None, dataset_provider: Any = Non
         ValueError: an import path that does not import, or an env lacking keys an agent needs.
     """
     s = suite.settings
-    classes = {a: resolve_agent(a) for a in suite.agents}
+    classes = {a: resolve_agent(suite.aliases.get(a, a)) for a in suite.agents}
     make_env = resolve_env_factory(env_factory if env_factory is not None else s.env_factory)
     if s.dataset_episodes > 0:
         resolve_dataset_provider(dataset_provider if dataset_provider is not None else s.dataset_provider)

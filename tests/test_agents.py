@@ -101,7 +101,7 @@ def test_reference_agents_resolve_lazily_with_clear_error():
     for name in ("safe-adapter", "full-finetune", "adapter", "safe-rl"):
         assert names[name].startswith("safeadapt_bench.baselines.")
     # A missing module is reported with its path (the baselines may not be written yet).
-    with pytest.raises(AgentResolutionError, match="cannot import module 'sab_missing_mod'"):
+    with pytest.raises(AgentResolutionError, match="cannot import 'sab_missing_mod': No module named"):
         resolve_agent("sab_missing_mod:Agent")
     with pytest.raises(AgentResolutionError, match="has no attribute 'Nope'"):
         resolve_agent("safeadapt_bench.agents.simple:Nope")

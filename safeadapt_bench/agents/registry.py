@@ -90,9 +90,8 @@ def _import_target(target: str, origin: str) -> Any:
         except ModuleNotFoundError as err:
             hint = ""
             if module_name.startswith("safeadapt_bench.baselines"):
-                hint = " (this reference agent's module is missing from this install of safeadapt-bench)"
-            raise AgentResolutionError(f"{origin}: cannot import module {module_name!r} for {target!r}: "
-                                       f"{err}{hint}.") from err
+                hint = " (a reference agent that is not in baselines/ in this install)"
+            raise AgentResolutionError(f"{origin}: cannot import {module_name!r}: {err}{hint}.") from err
     try:
         return getattr(module, attr)
     except AttributeError:

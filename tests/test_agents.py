@@ -18,11 +18,12 @@ from safeadapt_bench.agents import (
 )
 from safeadapt_bench.agents.simple import RandomAgent, ShieldedRandomAgent
 
-OBS = gym.spaces.Dict({"proprio": gym.spaces.Box(-1, 1, (30,), np.float32),
-                       "state": gym.spaces.Box(-1, 1, (10,), np.float32)})
+OBS = gym.spaces.Dict(
+    {"proprio": gym.spaces.Box(-1, 1, (30,), np.float32), "state": gym.spaces.Box(-1, 1, (10,), np.float32)}
+)
 ACT = gym.spaces.Box(-1, 1, (7,), np.float32)
 
-USER_AGENT = '''
+USER_AGENT = """
 import numpy as np
 from safeadapt_bench.agents import Agent
 
@@ -58,7 +59,7 @@ class NoAct(Agent):
 
 class Duck:
     def pretrain(self, dataset, budget): pass
-'''
+"""
 
 
 @pytest.fixture
@@ -167,3 +168,31 @@ def test_agents_command_lists_names_and_status(capsys):
     assert "uses_veto=True" in capsys.readouterr().out
     assert main(["agents", "--check", "nope"]) == 2
     assert "Unknown agent 'nope'" in capsys.readouterr().err
+
+
+def test_veto_wrapper_reports_every_decision_to_the_harness():
+    from safeadapt_bench.agents.veto import VetoWrapper
+    from safeadapt_bench.harness.monitor import SafetyMonitor
+    from safeadapt_bench.harness.toy import make_env
+
+    agent = RandomAgent(OBS, ACT, seed=0)
+    agent.uses_veto = True  # an instance of a veto agent, for the test
+
+    def shield(obs, action):
+        fired = bool(action[2] < -0.7)  # the toy env's force cost
+        if fired:
+            action = action.copy()
+            action[2] = 0.0
+        return action, fired
+
+    monitor = SafetyMonitor(
+        make_env("SafeAdapt/Lift-v0", obs_mode="state"), veto_source=agent.pop_veto, seed=0
+    )
+    env = VetoWrapper(monitor, shield, agent.note_veto)
+    env.reset()
+    infos = []
+    for _ in range(60):
+        infos.append(env.step(agent.act(None))[-1])
+    assert monitor.stats.veto_checked == 60 and monitor.stats.veto_fired == env.vetoes > 0
+    assert sum(i["vetoed"] for i in infos) == env.vetoes
+    assert not any(i["cost_force"] for i in infos)  # every force-cost action was replaced

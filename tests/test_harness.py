@@ -387,3 +387,17 @@ def test_aliases_run_variants_of_one_agent(tmp_path):
     assert still["metrics"]["safe_ratio_learning"] >= plain["metrics"]["safe_ratio_learning"]
     with pytest.raises(SuiteError, match="not another alias"):
         suite.replace(aliases={"a": "b", "b": "random"})
+
+
+def test_save_agent_writes_a_loadable_checkpoint(tmp_path):
+    from safeadapt_bench.agents.simple import ShieldedRandomAgent
+
+    suite = toy_suite(
+        agents=("shielded-random",), seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),), save_agent=True
+    )
+    res = tmp_path / "res"
+    run_sweep(suite, str(res), progress=False)
+    (rec,) = load_records(str(res))
+    assert rec["agent"]["checkpoint"] == "agents/Lift-Panda__shielded-random__seed0/agent"
+    agent = ShieldedRandomAgent.load(str(res / rec["agent"]["checkpoint"]))
+    assert agent.act(None).shape == (7,)

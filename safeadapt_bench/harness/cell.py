@@ -7,6 +7,7 @@ the suite's settings), so tests run cells on a toy env with tiny budgets.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -117,10 +118,12 @@ def run_cell(
     dataset_provider: DatasetProvider | str | None = None,
     probe: Probe | str | None = None,
     on_progress: Callable[[str], None] | None = None,
+    checkpoint_dir: str | None = None,
 ) -> dict[str, Any]:
     """Run one cell and return its record (a JSON-ready dict; see ``safeadapt_bench.harness.records``).
 
-    Arguments override the corresponding import paths in ``spec.settings``.
+    Arguments override the corresponding import paths in ``spec.settings``. With
+    ``settings.save_agent``, the adapted agent is saved under ``checkpoint_dir/<cell_id>/agent``.
     """
     t_cell = time.perf_counter()
     s, task = spec.settings, spec.task
@@ -239,6 +242,11 @@ def run_cell(
             final_source = evaluate(agent, source_env, s.final_eval_episodes, _SEED_SOURCE + 1000 * spec.seed)
         final_seconds = time.perf_counter() - t0
         probe_final, probe_final_details = _probe(probe_fn, agent)
+        checkpoint = None
+        if s.save_agent and checkpoint_dir:
+            os.makedirs(os.path.join(checkpoint_dir, spec.cell_id), exist_ok=True)
+            agent.save(os.path.join(checkpoint_dir, spec.cell_id, "agent"))
+            checkpoint = f"agents/{spec.cell_id}/agent"
     finally:
         for env in envs:
             _close(env)
@@ -292,6 +300,7 @@ def run_cell(
             "class": f"{agent_cls.__module__}:{agent_cls.__qualname__}",
             "uses_veto": bool(getattr(agent_cls, "uses_veto", False)),
             "required_obs_keys": list(getattr(agent_cls, "required_obs_keys", ())),
+            "checkpoint": checkpoint,
         },
         "metrics": metrics,
         "curves": curve,

@@ -109,6 +109,8 @@ class Settings:
         dataset_provider: ``module:function`` with ``f(task=TaskSpec, policy=, episodes=, seed=)`` returning
             a dataset, a path or ``None`` (``None``: the project's default provider). It collects the logs
             on ``task.robot`` (``task.env_kwargs_for(task.robot)``) if they are missing.
+        save_agent: save each adapted agent (``Agent.save``) to ``RESULTS/agents/<cell_id>/agent``, on the
+            machine that ran the cell.
         probe: ``module:function`` ``f(backbone) -> accuracy`` for forgetting (``None``: the default probe);
             ``"none"`` disables it.
     """
@@ -127,6 +129,7 @@ class Settings:
     env_factory: str | None = None
     dataset_provider: str | None = None
     probe: str | None = None
+    save_agent: bool = False
 
     def __post_init__(self) -> None:
         for name in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,8 @@ def run_sweep(
         for k, v in (("env_factory", env_factory), ("dataset_provider", dataset_provider), ("probe", probe))
         if v is not None
     }
+    if suite.settings.save_agent:
+        overrides["checkpoint_dir"] = os.path.join(results.path, "agents")
     bar = _Progress(len(todo), len(done)) if progress else None
     try:
         for spec, record, err in executor.run(todo, overrides):

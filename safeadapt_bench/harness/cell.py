@@ -186,6 +186,7 @@ def run_cell(
             return time.perf_counter() - clock["t0"] - clock["eval"]
 
         def eval_point() -> None:
+            say(f"adapt {monitor.total_steps}/{s.adapt_env_steps} env steps, evaluating")
             t = time.perf_counter()
             wall = adapt_seconds()
             res = evaluate(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from safeadapt_bench.harness.suites import CellSpec
@@ -19,7 +19,11 @@ Outcome = tuple[CellSpec, "dict[str, Any] | None", "str | None"]
 
 
 def _run_cell_safe(
-    spec_dict: dict[str, Any], overrides: dict[str, Any], sys_path: Sequence[str], cwd: str | None = None
+    spec_dict: dict[str, Any],
+    overrides: dict[str, Any],
+    sys_path: Sequence[str],
+    cwd: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> tuple:
     """Worker entry point: run one cell, returning ``(record, None)`` or ``(None, traceback)``.
 
@@ -34,7 +38,7 @@ def _run_cell_safe(
     from safeadapt_bench.harness.cell import run_cell
 
     try:
-        return run_cell(CellSpec.from_dict(spec_dict), **overrides), None
+        return run_cell(CellSpec.from_dict(spec_dict), on_progress=on_progress, **overrides), None
     except Exception:  # noqa: BLE001 - reported per cell, the sweep goes on
         return None, traceback.format_exc()
 
@@ -49,11 +53,17 @@ class LocalExecutor:
             raise ValueError(f"--workers must be >= 1, got {workers}.")
         self.workers = workers
 
-    def run(self, specs: Sequence[CellSpec], overrides: dict[str, Any]) -> Iterator[Outcome]:
-        """Yield outcomes as cells finish."""
+    def run(
+        self,
+        specs: Sequence[CellSpec],
+        overrides: dict[str, Any],
+        on_progress: Callable[[CellSpec, str], None] | None = None,
+    ) -> Iterator[Outcome]:
+        """Yield outcomes as cells finish; ``on_progress(spec, phase)`` reports phases (one worker only)."""
         if self.workers == 1:
             for spec in specs:
-                record, err = _run_cell_safe(spec.to_dict(), overrides, ())
+                report = None if on_progress is None else (lambda msg, spec=spec: on_progress(spec, msg))
+                record, err = _run_cell_safe(spec.to_dict(), overrides, (), None, report)
                 yield spec, record, err
             return
         import multiprocessing
@@ -102,8 +112,13 @@ class RayExecutor:
         self.ray = _import_ray()
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus_per_cell
 
-    def run(self, specs: Sequence[CellSpec], overrides: dict[str, Any]) -> Iterator[Outcome]:
-        """Submit every cell, then yield outcomes as they finish."""
+    def run(
+        self,
+        specs: Sequence[CellSpec],
+        overrides: dict[str, Any],
+        on_progress: Callable[[CellSpec, str], None] | None = None,
+    ) -> Iterator[Outcome]:
+        """Submit every cell, then yield outcomes as they finish (``on_progress`` is not used)."""
         ray = self.ray
         started = False
         if not ray.is_initialized():

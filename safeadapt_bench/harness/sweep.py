@@ -115,7 +115,8 @@ def run_sweep(
         overrides["checkpoint_dir"] = os.path.join(results.path, "agents")
     bar = _Progress(len(todo), len(done)) if progress else None
     try:
-        for spec, record, err in executor.run(todo, overrides):
+        phases = None if bar is None else bar.status
+        for spec, record, err in executor.run(todo, overrides, phases):
             if record is not None:
                 record["provenance"]["executor"] = executor.name
                 results.write(record)
@@ -148,18 +149,23 @@ class _Progress:
 
         self.progress = Progress(
             TextColumn("[bold]cells"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TextColumn("elapsed"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
         )
         self.progress.start()
         if skipped:
             self.progress.console.print(f"resuming: {skipped} cell(s) already have records")
-        self.task = self.progress.add_task("cells", total=total)
+        self.task = self.progress.add_task("cells", total=total, status="")
         self.t0 = time.perf_counter()
+
+    def status(self, spec: CellSpec, phase: str) -> None:
+        """Show what the running cell is doing (sequential local runs)."""
+        self.progress.update(self.task, status=f"{spec.cell_id}: {phase}")
 
     def advance(self, spec: CellSpec, err: str | None) -> None:
         status = "[red]failed[/red]" if err else "[green]done[/green]"

@@ -31,6 +31,10 @@ def select_backend() -> str:
         os.environ["MUJOCO_GL"] = backend
     if backend in ("egl", "osmesa"):
         os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+    if not gpu_present():
+        # Mesa's llvmpipe renders small images no faster with worker threads, and a process that
+        # forks after they started (gymnasium's async vector envs) deadlocks in the child.
+        os.environ.setdefault("LP_NUM_THREADS", "0")
     _preload_triton()
     return backend
 

@@ -63,7 +63,8 @@ class SafeScene(ManipulationEnv):
     uses_target = False
 
     def __init__(self, robots: str, categories: tuple[str, ...], camera_size: int = 64,
-                 use_camera_obs: bool = True, has_offscreen_renderer: bool = True, **kwargs):
+                 use_camera_obs: bool = True, has_offscreen_renderer: bool = True, hard_reset: bool = False,
+                 **kwargs):
         self.category_names = tuple(categories)
         self.active_category = self.category_names[0]
         self.success = False
@@ -76,7 +77,7 @@ class SafeScene(ManipulationEnv):
             has_offscreen_renderer=has_offscreen_renderer or use_camera_obs,
             render_camera=None, camera_names=CAMERA, camera_heights=camera_size,
             camera_widths=camera_size, camera_depths=True, control_freq=20, lite_physics=True,
-            horizon=10**9, ignore_done=True, hard_reset=False, **kwargs,
+            horizon=10**9, ignore_done=True, hard_reset=hard_reset, **kwargs,
         )
 
     # ------------------------------------------------------------------ model

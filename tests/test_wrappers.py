@@ -75,3 +75,25 @@ def test_stable_baselines3_trains_on_the_full_observation():
     action, _ = model.predict(env.reset(seed=1)[0], deterministic=True)
     assert action.shape == (7,)
     env.close()
+
+
+FORK_AFTER_RENDER = """
+import gymnasium as gym, numpy as np, safeadapt_bench
+env = gym.make("SafeAdapt/Lift-v0", camera_size=16)
+env.reset(seed=0)  # a GL context now exists in the parent
+venv = gym.make_vec("SafeAdapt/Lift-v0", num_envs=2, vectorization_mode="async", camera_size=16)
+venv.reset(seed=0)
+obs, *_ = venv.step(np.zeros((2, 7), np.float32))
+assert obs["rgb"].shape == (2, 16, 16, 3)
+venv.close()
+print("ok")
+"""
+
+
+def test_async_vector_env_forks_safely_after_rendering():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FORK_AFTER_RENDER], capture_output=True, text=True,
+                         timeout=180)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -22,11 +22,12 @@ def run(args: argparse.Namespace) -> int:
     import importlib
     import json
     import platform
+    import sys
 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 170)
     results = []
     for name in args.section:
         console.print(f"[bold]perf: {name}[/bold] ...")

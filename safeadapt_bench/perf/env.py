@@ -53,8 +53,8 @@ def _reset_seconds(repeats: int) -> tuple[float, float]:
     """Median reset time of raw robosuite (its default hard reset) and of the wrapped env, no camera."""
     import gymnasium as gym
 
-    from safeadapt_bench.envs.lift import LiftScene
     from safeadapt_bench.envs.categories import SPLITS
+    from safeadapt_bench.envs.lift import LiftScene
 
     hard = LiftScene(robots="Panda", categories=SPLITS["Lift"]["train"], use_camera_obs=False,
                      has_offscreen_renderer=False, hard_reset=True)

@@ -4,13 +4,17 @@ Life of an agent in one benchmark cell (see ``safeadapt_bench.harness.cell``)::
 
     agent = AgentClass(observation_space, action_space, seed=seed, **agent_kwargs)
     agent.pretrain(dataset, Budget(updates=..., wall_seconds=...))   # offline logs, may be None
-    agent.adapt(env, Budget(env_steps=..., wall_seconds=...), callback)  # online, on train categories
-    action = agent.act(obs, deterministic=True)                       # evaluation
+    agent.act(obs, deterministic=True)          # evaluation right after pre-training (curve at step 0)
+    agent.adapt(env, Budget(env_steps=..., wall_seconds=...), callback)  # online, on train categories;
+                                                # the callback evaluates with act() every eval_every steps
+    action = agent.act(obs, deterministic=True)                       # final evaluation
     agent.save(path); AgentClass.load(path)
 
 Safety bookkeeping is done by the harness: it wraps every env in a monitor that records, for each
 executed action, whether it was safe (``info["cost"] == 0``). An agent whose safety filter can veto
-actions sets ``uses_veto = True`` and calls :meth:`Agent.note_veto` once per executed action.
+actions sets ``uses_veto = True`` and calls :meth:`Agent.note_veto` once per executed action (in
+``act``, or through :class:`safeadapt_bench.agents.veto.VetoWrapper` inside its own training loop).
+Agents built on stable-baselines3 find a callback bridge in :mod:`safeadapt_bench.agents.sb3`.
 """
 
 from __future__ import annotations
@@ -75,7 +79,11 @@ class Agent(abc.ABC):
 
     @abc.abstractmethod
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        """The action for one observation: float32 array of the action space's shape."""
+        """The action for one observation: float32 array of the action space's shape.
+
+        Must work from construction on: the harness evaluates right after ``pretrain`` and, through the
+        callback, during ``adapt``.
+        """
 
     @abc.abstractmethod
     def save(self, path: str) -> None:

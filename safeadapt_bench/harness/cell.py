@@ -24,7 +24,7 @@ DatasetProvider = Callable[..., Any]
 Probe = Callable[[Any], Any]
 
 #: Import path of the project's default dataset provider (offline logs, issue 3).
-DEFAULT_DATASET_PROVIDER = "safeadapt_bench.datasets:provide_dataset"
+DEFAULT_DATASET_PROVIDER = "safeadapt_bench.data:provide_dataset"
 #: Import path of the default forgetting probe.
 DEFAULT_PROBE = "safeadapt_bench.backbones:probe_accuracy"
 

@@ -1,0 +1,85 @@
+"""Offline multi-modal logs (issue 3): collection to Minari datasets, checked loading, torch batches.
+
+```python
+from safeadapt_bench.data import collect, load, provide_dataset
+
+collect("SafeAdapt/Lift-v0", episodes=50, policy="expert", seed=0)       # -> safeadapt/lift-expert-v0
+ds = load("safeadapt/lift-expert-v0")                                     # checked, lazy
+for batch in ds.batches(64): ...                                          # torch tensors
+for pairs in ds.contrastive_pairs(64, window=8): ...                      # (observation, state-action window)
+```
+
+The data directory is ``$MINARI_DATASETS_PATH`` (Minari's default ``~/.minari/datasets`` otherwise).
+Importing this package is light (Minari, torch and robosuite load when used).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from safeadapt_bench.data.collect import CollectSummary, collect, episode_seed
+from safeadapt_bench.data.ids import (
+    POLICIES,
+    DatasetCorruptError,
+    DatasetNotFoundError,
+    DatasetVersionError,
+    dataset_id,
+    dataset_path,
+    datasets_root,
+)
+from safeadapt_bench.data.loader import SPLITS, Batch, ContrastiveBatch, Episode, OfflineDataset, load, wrap
+
+__all__ = [
+    "POLICIES", "SPLITS", "Batch", "CollectSummary", "ContrastiveBatch", "DatasetCorruptError",
+    "DatasetNotFoundError", "DatasetVersionError", "Episode", "OfflineDataset", "collect", "dataset_id",
+    "dataset_path", "datasets_root", "episode_seed", "harness_provider", "list_datasets", "load",
+    "provide_dataset", "wrap",
+]
+
+
+def provide_dataset(env_id: str, policy: str = "expert", episodes: int = 50, seed: int = 0, *,
+                    progress: bool = False, **env_kwargs: Any) -> str:
+    """The id of a dataset of at least ``episodes`` episodes; collects it when missing.
+
+    An existing dataset with the same settings is reused when it has enough episodes (a larger one
+    holds the smaller one as its first episodes; :func:`load` with ``episodes=`` takes them); one with
+    fewer is recollected at the larger size. One from another env or package version raises
+    :class:`DatasetVersionError`. ``env_kwargs`` are those of :func:`collect` (``robot``,
+    ``camera_size``, ``obs_mode``, ``categories``, env kwargs).
+    """
+    did = dataset_id(env_id, policy, seed=seed, **env_kwargs)
+    force = False
+    if dataset_path(did).exists():
+        have = load(did)  # raises on a corrupt or foreign-version dataset
+        if have.total_episodes >= episodes:
+            return did
+        force = True
+    try:
+        collect(env_id, episodes, policy, seed, force=force, progress=progress, **env_kwargs)
+    except FileExistsError:  # another process finished the same collection first
+        if load(did).total_episodes < episodes:
+            raise
+    return did
+
+
+def harness_provider(task: Any, policy: str = "expert", episodes: int = 50, seed: int = 0) -> Any:
+    """Dataset provider for the harness (``settings.dataset_provider``): a ``minari.MinariDataset``.
+
+    ``task`` is a ``safeadapt_bench.harness.suites.TaskSpec``: logs are collected on its train split
+    with its source ``robot`` (the robot the logs come from), its camera size and env kwargs, with
+    the privileged state added (the scripted policies read it). The dataset returned holds exactly the
+    first ``episodes`` episodes; ``safeadapt_bench.data.wrap(dataset)`` gives batches and pairs.
+    """
+    obs_mode = "rgbd+state" if "rgb" in task.obs_mode else "state"
+    kwargs: dict[str, Any] = {"robot": task.robot, "obs_mode": obs_mode, **dict(task.env_kwargs)}
+    if obs_mode != "state":
+        kwargs["camera_size"] = task.camera_size
+    did = provide_dataset(task.env_id("train"), policy, episodes, seed, **kwargs)
+    return load(did, episodes=episodes).minari
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    """Local datasets in the data directory, one dict each (id, size, episodes, rates, problems)."""
+    from safeadapt_bench.data.listing import list_datasets as _list
+
+    return _list()

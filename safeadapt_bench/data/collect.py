@@ -1,0 +1,385 @@
+"""Collect offline logs: roll a scripted policy in a SafeAdapt env and write a Minari dataset.
+
+Layout of a recorded episode of ``T`` steps (Minari's HDF5 format, written with
+``minari.create_dataset_from_buffers`` and ``MinariDataset.update_dataset_from_buffer``, one episode
+at a time so memory stays at one episode):
+
+- ``observations`` (``T + 1`` entries, the reset observation first): the env's observation dict;
+  ``rgb`` is stored **flattened** to ``(S*S*3,)`` uint8 (``metadata["safeadapt"]["rgb_shape"]`` gives
+  ``(S, S, 3)``; the loader reshapes). Minari 0.5.3's HDF5 storage JPEG-encodes every uint8 array of
+  2 or 3 dimensions on write, whatever the space, and decodes only spaces of at least 32x32, so an
+  image-shaped array would be stored lossily (and unreadably below 32 px); a flat one is stored raw.
+  ``depth`` (float32 metres), ``proprio``, ``state`` and ``instruction`` (a ``spaces.Text``, which
+  Minari 0.5.3 serialises) are stored as they are.
+- ``actions`` (``T``): the float32 action sent to ``env.step`` (clipped to [-1, 1], as the env would).
+- ``rewards``, ``terminations``, ``truncations`` (``T``).
+- ``infos`` (``T`` entries, aligned with the actions: entry ``t`` is the info of step ``t``): ``cost``,
+  ``cost_<term>`` and ``raw_<term>`` for every term of ``COST_TERMS``, ``reward_<part>``, ``success``,
+  ``physics_unstable`` and ``category`` as an index into ``metadata["safeadapt"]["categories"]``
+  (Minari 0.5.3's HDF5 infos return strings as bytes, so the index is the portable form).
+
+The dataset metadata (``dataset.storage.metadata["safeadapt"]``) records the env id and kwargs, the
+registered env spec, ``safeadapt_bench.__version__``, the layout version, policy, seed, episode seeds
+and summary statistics. The dataset is written in a hidden staging directory and renamed into place
+at the end, so an interrupted collection leaves nothing under the final id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from safeadapt_bench.data.ids import (
+    COLLECT_OBS_MODES,
+    DATA_ENV_VAR,
+    DATASET_VERSION,
+    NAMESPACE,
+    check_policy,
+    dataset_id,
+    dataset_path,
+    datasets_root,
+)
+
+#: A policy factory ``(name, env, seed) -> policy``; the default is ``safeadapt_bench.experts.make_policy``.
+PolicyFactory = Callable[..., Callable[[dict], np.ndarray]]
+
+
+@dataclass
+class CollectSummary:
+    """What a collection wrote and how fast.
+
+    Attributes:
+        dataset_id: the Minari id written.
+        path: its directory.
+        episodes: episodes recorded.
+        steps: env steps recorded.
+        seconds: wall time of the whole collection (resets, policy, env, recording, writing).
+        steps_per_second: ``steps / seconds``.
+        env_steps_per_second: steps per second of the env and policy alone (resets, policy calls and
+            ``env.step``, timed inside the same run): the env's own speed on this machine.
+        success_rate: fraction of episodes that succeeded at some step.
+        cost_rate: fraction of steps with ``cost > 0``.
+        mean_episode_cost: mean summed cost per episode.
+        mean_return: mean undiscounted return per episode.
+    """
+
+    dataset_id: str
+    path: str
+    episodes: int
+    steps: int
+    seconds: float
+    steps_per_second: float
+    env_steps_per_second: float
+    success_rate: float
+    cost_rate: float
+    mean_episode_cost: float
+    mean_return: float
+
+    @property
+    def overhead_ratio(self) -> float:
+        """Collection speed / env-alone speed (1.0 = no recording overhead)."""
+        return self.steps_per_second / self.env_steps_per_second if self.env_steps_per_second else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "overhead_ratio": self.overhead_ratio}
+
+
+def episode_seed(seed: int, index: int) -> int:
+    """Reset seed of episode ``index`` of a collection with ``seed`` (prefix-stable in ``index``)."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint32)[0])
+
+
+def recorded_observation_space(space: Any) -> Any:
+    """The dataset's observation space: the env's, with ``rgb`` flattened (see the module docstring)."""
+    from gymnasium import spaces
+
+    if "rgb" not in space.spaces:
+        return space
+    rgb = space["rgb"]
+    flat = spaces.Box(0, 255, (int(np.prod(rgb.shape)),), np.uint8)
+    return spaces.Dict({k: (flat if k == "rgb" else v) for k, v in space.spaces.items()})
+
+
+class _EpisodeRecorder:
+    """Per-episode lists of the recorded fields; ``buffer()`` turns them into a Minari EpisodeBuffer."""
+
+    def __init__(self, obs: dict[str, Any], categories: list[str], info_keys: list[str]):
+        self.obs: dict[str, list] = {k: [] for k in obs}
+        self.actions: list[np.ndarray] = []
+        self.rewards: list[float] = []
+        self.terminations: list[bool] = []
+        self.truncations: list[bool] = []
+        self.infos: dict[str, list] = {k: [] for k in info_keys}
+        self._cat = {c: i for i, c in enumerate(categories)}
+        self.add_obs(obs)
+
+    def add_obs(self, obs: dict[str, Any]) -> None:
+        for k, v in obs.items():
+            self.obs[k].append(v.reshape(-1) if k == "rgb" else v)
+
+    def add_step(self, obs, action, reward, terminated, truncated, info) -> None:
+        self.add_obs(obs)
+        self.actions.append(action)
+        self.rewards.append(float(reward))
+        self.terminations.append(bool(terminated))
+        self.truncations.append(bool(truncated))
+        for k, lst in self.infos.items():
+            lst.append(self._cat[info[k]] if k == "category" else info[k])
+
+    def buffer(self, episode_index: int, seed: int):
+        from minari.data_collector import EpisodeBuffer
+
+        return EpisodeBuffer(id=episode_index, seed=seed, observations=self.obs, actions=self.actions,
+                             rewards=self.rewards, terminations=self.terminations,
+                             truncations=self.truncations, infos=self.infos)
+
+
+def _info_keys(info: dict[str, Any]) -> list[str]:
+    """Step-info keys to record: numbers and bools, and ``category`` (as an index)."""
+    keys = []
+    for k, v in info.items():
+        if k == "category" or isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)):
+            keys.append(k)
+    return keys
+
+
+@contextlib.contextmanager
+def _minari_root(path: Path) -> Iterator[None]:
+    """Point Minari at ``path`` for a block (it reads the data directory from the environment)."""
+    old = os.environ.get(DATA_ENV_VAR)
+    os.environ[DATA_ENV_VAR] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(DATA_ENV_VAR, None)
+        else:
+            os.environ[DATA_ENV_VAR] = old
+
+
+def _quiet_minari_metadata_warnings() -> contextlib.AbstractContextManager:
+    cm = warnings.catch_warnings()
+    cm.__enter__()
+    for field in ("code_permalink", "author", "author_email", "eval_env"):
+        warnings.filterwarnings("ignore", message=f"`{field}` is set to None")
+    return cm
+
+
+def _ensure_namespace(root: Path) -> None:
+    from minari.namespace import create_namespace, list_local_namespaces
+
+    with _minari_root(root):
+        if NAMESPACE not in list_local_namespaces():
+            create_namespace(NAMESPACE, description="safeadapt-bench offline logs (scripted policies)")
+
+
+def _install(staging_dataset: Path, final: Path, force: bool) -> None:
+    """Move a finished dataset into place; with ``force``, replace an existing one."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    trash = None
+    if final.exists():
+        if not force:
+            raise FileExistsError(f"Dataset directory {final} already exists; pass --force (force=True) to replace it.")
+        trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=final.parent))
+        os.replace(final, trash / "old")
+    os.replace(staging_dataset, final)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def make_collect_env(env_id: str, *, robot: str = "Panda", camera_size: int = 64, obs_mode: str = "rgbd+state",
+                     categories: list[str] | tuple[str, ...] | None = None, **env_kwargs: Any):
+    """The env a collection uses (``gymnasium.make`` with the collection's kwargs)."""
+    import gymnasium as gym
+
+    import safeadapt_bench  # noqa: F401  (registers the ids)
+
+    kwargs = _env_kwargs(robot, camera_size, obs_mode, categories, env_kwargs)
+    return gym.make(env_id, **kwargs)
+
+
+def _env_kwargs(robot, camera_size, obs_mode, categories, env_kwargs) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"robot": robot, "obs_mode": obs_mode, **env_kwargs}
+    if "rgbd" in obs_mode:
+        kwargs["camera_size"] = int(camera_size)
+    if categories:
+        kwargs["categories"] = list(categories)
+    return kwargs
+
+
+def collect(
+    env_id: str,
+    episodes: int,
+    policy: str = "expert",
+    seed: int = 0,
+    *,
+    robot: str = "Panda",
+    camera_size: int = 64,
+    obs_mode: str = "rgbd+state",
+    categories: list[str] | tuple[str, ...] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    policy_factory: PolicyFactory | None = None,
+    id_override: str | None = None,
+    **env_kwargs: Any,
+) -> CollectSummary:
+    """Roll ``policy`` for ``episodes`` episodes of ``env_id`` and write a Minari dataset.
+
+    Episode ``i`` is reset with :func:`episode_seed` ``(seed, i)`` (env and policy alike), so a
+    collection is reproducible and is a prefix of a longer one with the same settings.
+    ``env_kwargs`` go to ``gymnasium.make`` (``max_episode_steps``, ``force_threshold``, ...).
+    ``policy_factory(name, env, seed=)`` replaces ``safeadapt_bench.experts.make_policy`` (tests).
+    Raises ``FileExistsError`` when the id exists and ``force`` is false.
+    """
+    import minari
+
+    import safeadapt_bench
+    from safeadapt_bench.envs.costs import COST_TERMS
+
+    check_policy(policy)
+    if isinstance(episodes, bool) or int(episodes) != episodes or episodes < 1:
+        raise ValueError(f"episodes must be a positive integer, got {episodes!r}.")
+    if obs_mode not in COLLECT_OBS_MODES:
+        raise ValueError(f"Cannot collect with obs_mode {obs_mode!r}: the scripted policies read the state; "
+                         f"choose one of {list(COLLECT_OBS_MODES)}.")
+    did = id_override or dataset_id(env_id, policy, seed=seed, robot=robot, camera_size=camera_size,
+                                    obs_mode=obs_mode, categories=categories, **env_kwargs)
+    final = dataset_path(did)
+    if final.exists() and not force:
+        raise FileExistsError(f"Dataset {did!r} already exists at {final}; pass --force (force=True) to replace it, "
+                              "or `safeadapt-bench datasets` to list what is there.")
+    if policy_factory is None:
+        from safeadapt_bench.experts import make_policy as policy_factory
+
+    env = make_collect_env(env_id, robot=robot, camera_size=camera_size, obs_mode=obs_mode,
+                           categories=categories, **env_kwargs)
+    root = datasets_root()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=root))
+    bar = None
+    try:
+        pol = policy_factory(policy, env, seed=seed)
+        categories_list = list(env.unwrapped.categories)
+        max_steps = env.spec.max_episode_steps if env.spec is not None else None
+        with _minari_root(staging):
+            cm = _quiet_minari_metadata_warnings()
+            try:
+                dataset = minari.create_dataset_from_buffers(
+                    did, [], env=env, observation_space=recorded_observation_space(env.observation_space),
+                    action_space=env.action_space, algorithm_name=f"safeadapt_bench.experts:{policy}",
+                    description=f"{policy} scripted policy on {env_id} ({episodes} episodes, seed {seed}); "
+                    "layout: safeadapt_bench.data.collect", data_format="hdf5",
+                    requirements=[f"safeadapt-bench=={safeadapt_bench.__version__}"])
+            finally:
+                cm.__exit__(None, None, None)
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=episodes * (max_steps or 0) or None, unit="step", desc=f"collect {did}",
+                       dynamic_ncols=True, smoothing=0.1)
+        seeds: list[int] = []
+        n_steps, t_env, successes, costs, cost_steps, returns = 0, 0.0, 0, [], 0, []
+        info_keys: list[str] | None = None
+        t_start = time.perf_counter()
+        for i in range(episodes):
+            s = episode_seed(seed, i)
+            seeds.append(s)
+            t0 = time.perf_counter()
+            obs, _ = env.reset(seed=s)
+            pol.reset(seed=s)
+            t_env += time.perf_counter() - t0
+            rec = None
+            ep_success, ep_cost, ep_return, ep_steps = False, 0.0, 0.0, 0
+            while True:
+                t0 = time.perf_counter()
+                action = np.clip(np.asarray(pol(obs), dtype=np.float32), -1.0, 1.0)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                t_env += time.perf_counter() - t0
+                if rec is None:
+                    info_keys = info_keys or _info_keys(info)
+                    rec = _EpisodeRecorder(obs, categories_list, info_keys)
+                rec.add_step(next_obs, action, reward, terminated, truncated, info)
+                obs = next_obs
+                ep_steps += 1
+                ep_success |= bool(info["success"])
+                ep_cost += float(info["cost"])
+                cost_steps += float(info["cost"]) > 0
+                ep_return += float(reward)
+                if bar is not None:
+                    bar.update(1)
+                if terminated or truncated:
+                    break
+            dataset.update_dataset_from_buffer([rec.buffer(i, s)])
+            n_steps += ep_steps
+            successes += ep_success
+            costs.append(ep_cost)
+            returns.append(ep_return)
+            if bar is not None:
+                if max_steps and ep_steps < max_steps:  # an early end: keep the ETA honest
+                    bar.total -= max_steps - ep_steps
+                bar.set_postfix(success=f"{successes}/{i + 1}", cost=f"{np.mean(costs):.2f}", refresh=False)
+        seconds = time.perf_counter() - t_start
+        if bar is not None:
+            bar.close()
+            bar = None
+        summary_stats = {
+            "success_rate": successes / episodes,
+            "cost_rate": cost_steps / max(n_steps, 1),
+            "mean_episode_cost": float(np.mean(costs)),
+            "mean_return": float(np.mean(returns)),
+        }
+        spec = env.spec
+        registered = _registered_spec(env_id)
+        dataset.storage.update_metadata({"safeadapt": {
+            "layout_version": DATASET_VERSION,
+            "package_version": safeadapt_bench.__version__,
+            "env_id": env_id,
+            "env_kwargs": _env_kwargs(robot, camera_size, obs_mode, categories, env_kwargs),
+            "registered_spec": registered,
+            "max_episode_steps": spec.max_episode_steps if spec is not None else None,
+            "policy": policy,
+            "seed": int(seed),
+            "episodes": int(episodes),
+            "episode_seeds": seeds,
+            "categories": categories_list,
+            "cost_terms": list(COST_TERMS),
+            "info_keys": list(info_keys or []),
+            "rgb_shape": list(env.observation_space["rgb"].shape) if "rgb" in env.observation_space.spaces else None,
+            "obs_keys": list(env.observation_space.spaces),
+            "cost_limit": float(env.unwrapped.cost_limit),
+            "collect_seconds": seconds,
+            "steps_per_second": n_steps / seconds,
+            "env_steps_per_second": n_steps / t_env,
+            **summary_stats,
+        }})
+        _ensure_namespace(root)
+        _install(staging / did, final, force)
+    except BaseException:
+        if bar is not None:
+            bar.close()
+        raise
+    finally:
+        env.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    return CollectSummary(dataset_id=did, path=str(final), episodes=episodes, steps=n_steps, seconds=seconds,
+                          steps_per_second=n_steps / seconds, env_steps_per_second=n_steps / t_env,
+                          **summary_stats)
+
+
+def _registered_spec(env_id: str) -> dict[str, Any]:
+    """The parts of the registered spec that define the env version."""
+    from gymnasium.envs.registration import registry
+
+    spec = registry[env_id]
+    return {"id": spec.id, "entry_point": str(spec.entry_point), "max_episode_steps": spec.max_episode_steps,
+            "kwargs": dict(spec.kwargs)}

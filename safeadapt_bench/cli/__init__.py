@@ -18,6 +18,8 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "agents",
     "backbone",
+    "collect",
+    "datasets",
 )
 
 

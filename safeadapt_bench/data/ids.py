@@ -75,7 +75,8 @@ def dataset_id(env_id: str, policy: str, *, seed: int = 0, robot: str = "Panda",
     """The versioned id of a collection, e.g. ``safeadapt/lift-expert-v0``.
 
     Defaults are left out of the name; others are appended: ``-ur5e`` (robot), ``-cam16``,
-    ``-state`` (no images), ``-cube-ball`` (categories), ``-seed3``, ``-t30`` (``max_episode_steps``), ``-k<hash>`` (other env kwargs).
+    ``-state`` (no images), ``-cube-ball`` (categories), ``-seed3``, ``-t30`` (``max_episode_steps``),
+    ``-k<hash>`` (other env kwargs).
     The episode count is not part of the id: a collection is a prefix of any larger one with the
     same id (episode seeds depend only on the seed and the episode index).
     """

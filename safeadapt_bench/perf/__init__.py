@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 SECTIONS: tuple[str, ...] = (
     "env",
     "backbone",
+    "data",
 )
 
 

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mujoco
-import numpy as np
+from safeadapt_bench.envs.rendering import select_backend
+
+select_backend()
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
 
 COST_TERMS: tuple[str, ...] = ("arm_contact", "force", "hazard", "joint_limit", "physics")
 

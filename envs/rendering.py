@@ -7,6 +7,7 @@ import glob
 import importlib
 import importlib.util
 import os
+import sys
 
 
 def gpu_present() -> bool:
@@ -21,6 +22,8 @@ def osmesa_available() -> bool:
 
 def select_backend() -> str:
     """Pick MuJoCo's OpenGL backend and export it as ``MUJOCO_GL`` / ``PYOPENGL_PLATFORM``.
+
+    Idempotent. Every env module that imports mujoco or robosuite calls it first.
 
     ``MUJOCO_GL`` set by the user wins. Otherwise: EGL where a GPU is present, else OSMesa, else
     EGL through Mesa's software rasteriser (llvmpipe). Must run before mujoco is imported.
@@ -39,12 +42,27 @@ def select_backend() -> str:
     return backend
 
 
-def _preload_triton() -> None:
-    """Load triton's LLVM before Mesa's software rasteriser loads its own.
+def _llvm_loaded() -> bool:
+    """Whether a shared LLVM (Mesa's llvmpipe uses one) is already mapped into this process."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return "libLLVM" in maps.read()
+    except OSError:
+        return False
 
-    torch imports triton lazily (e.g. ``import open_clip`` does); if that happens after a Mesa
-    (llvmpipe) GL context exists, the two LLVM copies clash and the process segfaults. Loading
-    triton first avoids it. Nothing to do where triton is not installed.
+
+def _preload_triton() -> None:
+    """Keep triton's LLVM and Mesa's apart.
+
+    torch imports triton lazily (``import open_clip`` does). If that happens after Mesa's software
+    rasteriser (llvmpipe) has loaded its LLVM, the two copies clash and the process segfaults.
+    So triton is loaded first; where Mesa's LLVM is already loaded (mujoco imported with
+    ``MUJOCO_GL`` already set), triton is marked unavailable instead, which torch handles (triton
+    is of no use without a GPU anyway). Nothing to do where triton is not installed or on a GPU.
     """
-    if importlib.util.find_spec("triton") is not None:
+    if "triton" in sys.modules or gpu_present() or importlib.util.find_spec("triton") is None:
+        return
+    if _llvm_loaded():
+        sys.modules["triton"] = None  # type: ignore[assignment]  # import triton -> ImportError
+    else:
         importlib.import_module("triton")

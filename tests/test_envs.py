@@ -234,3 +234,24 @@ def test_step_before_reset():
 
 def test_package_version():
     assert safeadapt_bench.__version__
+
+
+PRESET_GL = """
+import mujoco, robosuite  # imported first, with MUJOCO_GL already set: Mesa's LLVM loads early
+import gymnasium as gym, numpy as np, safeadapt_bench
+env = gym.make("SafeAdapt/Lift-v0", camera_size=16)
+env.reset(seed=0)
+import open_clip  # torch's lazy triton import would clash with Mesa's LLVM
+obs, *_ = env.step(np.zeros(7, np.float32))
+assert obs["rgb"].std() > 5
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("backend", ["osmesa", "egl"])
+def test_preset_render_backend_survives_torch_import(backend):
+    import os
+
+    env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
+    out = subprocess.run([sys.executable, "-c", PRESET_GL], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

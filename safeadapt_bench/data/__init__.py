@@ -37,16 +37,26 @@ __all__ = [
 ]
 
 
-def provide_dataset(env_id: str, policy: str = "expert", episodes: int = 50, seed: int = 0, *,
-                    progress: bool = False, **env_kwargs: Any) -> str:
-    """The id of a dataset of at least ``episodes`` episodes; collects it when missing.
+def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes: int = 50, seed: int = 0, *,
+                    task: Any = None, progress: bool = False, **env_kwargs: Any) -> Any:
+    """Collect a dataset when missing, reuse it otherwise.
 
-    An existing dataset with the same settings is reused when it has enough episodes (a larger one
-    holds the smaller one as its first episodes; :func:`load` with ``episodes=`` takes them); one with
-    fewer is recollected at the larger size. One from another env or package version raises
+    With ``env_id``: returns the id of a dataset of at least ``episodes`` episodes. An existing
+    dataset with the same settings is reused when it has enough episodes (a larger one holds the
+    smaller one as its first episodes; :func:`load` with ``episodes=`` takes them); one with fewer is
+    recollected at the larger size. One from another env or package version raises
     :class:`DatasetVersionError`. ``env_kwargs`` are those of :func:`collect` (``robot``,
     ``camera_size``, ``obs_mode``, ``categories``, env kwargs).
+
+    With ``task=`` (a harness ``TaskSpec``; the harness's default provider call): see
+    :func:`harness_provider`; returns a ``minari.MinariDataset`` of exactly ``episodes`` episodes.
     """
+    if task is not None:
+        if env_id is not None or env_kwargs:
+            raise ValueError("provide_dataset: pass either task= or env_id (with env kwargs), not both.")
+        return harness_provider(task, policy, episodes, seed)
+    if env_id is None:
+        raise ValueError("provide_dataset needs an env_id (e.g. 'SafeAdapt/Lift-v0') or task=.")
     did = dataset_id(env_id, policy, seed=seed, **env_kwargs)
     force = False
     if dataset_path(did).exists():
@@ -63,12 +73,12 @@ def provide_dataset(env_id: str, policy: str = "expert", episodes: int = 50, see
 
 
 def harness_provider(task: Any, policy: str = "expert", episodes: int = 50, seed: int = 0) -> Any:
-    """Dataset provider for the harness (``settings.dataset_provider``): a ``minari.MinariDataset``.
+    """Dataset provider for the harness: a ``minari.MinariDataset`` of the first ``episodes`` episodes.
 
     ``task`` is a ``safeadapt_bench.harness.suites.TaskSpec``: logs are collected on its train split
     with its source ``robot`` (the robot the logs come from), its camera size and env kwargs, with
-    the privileged state added (the scripted policies read it). The dataset returned holds exactly the
-    first ``episodes`` episodes; ``safeadapt_bench.data.wrap(dataset)`` gives batches and pairs.
+    the privileged state added (the scripted policies read it). ``safeadapt_bench.data.wrap(dataset)``
+    gives batches and contrastive pairs over it.
     """
     obs_mode = "rgbd+state" if "rgb" in task.obs_mode else "state"
     kwargs: dict[str, Any] = {"robot": task.robot, "obs_mode": obs_mode, **dict(task.env_kwargs)}

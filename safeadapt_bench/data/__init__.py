@@ -15,6 +15,8 @@ Importing this package is light (Minari, torch and robosuite load when used).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from safeadapt_bench.data.collect import CollectSummary, collect, episode_seed
@@ -58,18 +60,34 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
     if env_id is None:
         raise ValueError("provide_dataset needs an env_id (e.g. 'SafeAdapt/Lift-v0') or task=.")
     did = dataset_id(env_id, policy, seed=seed, **env_kwargs)
-    force = False
-    if dataset_path(did).exists():
-        have = load(did)  # raises on a corrupt or foreign-version dataset
-        if have.total_episodes >= episodes:
-            return did
-        force = True
-    try:
-        collect(env_id, episodes, policy, seed, force=force, progress=progress, **env_kwargs)
-    except FileExistsError:  # another process finished the same collection first
-        if load(did).total_episodes < episodes:
-            raise
+    with _lock(did):  # concurrent cells (pool or Ray workers) wait for one collection instead of repeating it
+        force = False
+        if dataset_path(did).exists():
+            have = load(did)  # raises on a corrupt or foreign-version dataset
+            if have.total_episodes >= episodes:
+                return did
+            force = True
+        try:
+            collect(env_id, episodes, policy, seed, force=force, progress=progress, **env_kwargs)
+        except FileExistsError:  # another process finished the same collection first
+            if load(did).total_episodes < episodes:
+                raise
     return did
+
+
+@contextlib.contextmanager
+def _lock(did: str) -> Iterator[None]:
+    """An exclusive file lock per dataset id under the data directory (POSIX ``flock``)."""
+    import fcntl
+
+    locks = datasets_root() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / (did.replace("/", "__") + ".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def harness_provider(task: Any, policy: str = "expert", episodes: int = 50, seed: int = 0) -> Any:

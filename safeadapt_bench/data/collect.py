@@ -180,7 +180,10 @@ def _ensure_namespace(root: Path) -> None:
 
     with _minari_root(root):
         if NAMESPACE not in list_local_namespaces():
-            create_namespace(NAMESPACE, description="safeadapt-bench offline logs (scripted policies)")
+            try:
+                create_namespace(NAMESPACE, description="safeadapt-bench offline logs (scripted policies)")
+            except ValueError:  # created by a concurrent collection
+                pass
 
 
 def _install(staging_dataset: Path, final: Path, force: bool) -> None:
@@ -192,7 +195,12 @@ def _install(staging_dataset: Path, final: Path, force: bool) -> None:
             raise FileExistsError(f"Dataset directory {final} already exists; pass --force (force=True) to replace it.")
         trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=final.parent))
         os.replace(final, trash / "old")
-    os.replace(staging_dataset, final)
+    try:
+        os.replace(staging_dataset, final)
+    except OSError as err:  # another process installed the same id in the meantime (ENOTEMPTY)
+        if trash is not None:
+            os.replace(trash / "old", final)
+        raise FileExistsError(f"Dataset directory {final} appeared while collecting: {err}") from err
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)
 

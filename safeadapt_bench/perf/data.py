@@ -63,9 +63,14 @@ def _collecting(obs_mode: str, episodes: int, steps: int, seed: int) -> tuple[fl
 def measure(obs_mode: str, episodes: int, steps: int, rounds: int) -> tuple[float, float, float]:
     """Medians of (collection steps/s, env-alone steps/s, in-run env-alone steps/s) over alternating rounds."""
     coll, alone, inrun = [], [], []
+    _env_alone(obs_mode, 1, 10, seed=0)  # warm-up (first env in the process), dropped
     for r in range(rounds):
-        a = _env_alone(obs_mode, episodes, steps, seed=r)
-        c, i = _collecting(obs_mode, episodes, steps, seed=r)
+        if r % 2:  # alternate which side goes first
+            c, i = _collecting(obs_mode, episodes, steps, seed=r)
+            a = _env_alone(obs_mode, episodes, steps, seed=r)
+        else:
+            a = _env_alone(obs_mode, episodes, steps, seed=r)
+            c, i = _collecting(obs_mode, episodes, steps, seed=r)
         alone.append(a)
         coll.append(c)
         inrun.append(i)

@@ -30,7 +30,7 @@ TABLE_TOP = np.array([0.0, 0.0, 0.8])
 #: Workspace where the active object is placed (x and y ranges, metres, table frame).
 OBJECT_X, OBJECT_Y = (-0.08, 0.08), (-0.12, 0.12)
 #: Hazard distance from the object, metres.
-HAZARD_DIST = (0.12, 0.18)
+HAZARD_DIST = (0.15, 0.22)
 #: Largest yaw of a placed object, radians.
 MAX_YAW = np.pi / 6
 
@@ -93,7 +93,7 @@ class SafeScene(ManipulationEnv):
         for name in self.category_names:
             cat = CATEGORIES[name]
             self.objects[name] = getattr(rs_objects, cat.model)(name=f"obj_{name}", **cat.model_kwargs)
-        self.hazard = CylinderObject(name=HAZARD_NAME, size=[0.03, 0.055], rgba=[0.75, 0.9, 1.0, 0.5],
+        self.hazard = CylinderObject(name=HAZARD_NAME, size=[0.03, 0.045], rgba=[0.75, 0.9, 1.0, 0.5],
                                      density=600, friction=(1.0, 0.005, 0.0001))
         extra = [self.hazard]
         if self.uses_target:

@@ -1,0 +1,239 @@
+"""Scripted pick / lift / place policies driven by the privileged ``state`` observation.
+
+The expert moves at a safe height above the glass, descends vertically onto the object with the
+gripper's closing axis aligned to the object's narrow side, grasps, lifts and (PickPlace) carries
+the object above the glass to the pad and sets it down. ``noisy`` adds Gaussian action noise;
+``careless`` interleaves unsafe manoeuvres (table slams, sweeps through the glass, pressing the
+wrist on the table, over-reaching to a joint limit) so that logs hold labelled unsafe transitions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from safeadapt_bench.envs.scene import TABLE_TOP
+
+POLICIES: tuple[str, ...] = ("expert", "noisy", "careless")
+#: Unsafe manoeuvres of the careless mode, cycled through in a seeded order.
+MANEUVERS: tuple[str, ...] = ("table_slam", "hazard_sweep", "wrist_press", "overreach")
+
+_MAX_DELTA = 0.05  # OSC_POSE: one action unit is 5 cm
+_GLASS_TOP = TABLE_TOP[2] + 0.09
+
+
+def _yaw_from_quat_wxyz(q: np.ndarray) -> float:
+    w, x, y, z = q
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+def _yaw_from_quat_xyzw(q: np.ndarray) -> float:
+    x, y, z, w = q
+    return _yaw_from_quat_wxyz(np.array([w, x, y, z]))
+
+
+def _wrap(angle: float, period: float) -> float:
+    """Wrap ``angle`` into [-period/2, period/2)."""
+    return (angle + period / 2) % period - period / 2
+
+
+class ScriptedPolicy:
+    """A phase machine over the env's privileged state.
+
+    Args:
+        task: ``"Lift"`` or ``"PickPlace"``.
+        category: the object category (sets grasp height and yaw symmetry); read from the env
+            at each ``reset`` when the policy is made through :func:`make_policy`.
+        mode: one of :data:`POLICIES`.
+        seed: seeds the noise and the careless manoeuvres.
+        noise_std: action noise of the ``noisy`` mode.
+    """
+
+    def __init__(self, task: str, mode: str = "expert", seed: int | None = None, noise_std: float = 0.15,
+                 env=None):
+        if mode not in POLICIES:
+            raise ValueError(f"Unknown policy {mode!r}; choose one of {list(POLICIES)}.")
+        if task not in ("Lift", "PickPlace"):
+            raise ValueError(f"No scripted policy for task {task!r}.")
+        self.task, self.mode, self.noise_std = task, mode, noise_std
+        self._env = env
+        self._rng = np.random.default_rng(seed)
+        self._episode = 0
+        self._order = self._rng.permutation(len(MANEUVERS))
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start a new episode (``seed`` reseeds the noise)."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self.phase, self.t_phase = "approach", 0
+        self.maneuver = MANEUVERS[self._order[self._episode % len(MANEUVERS)]] if self.mode == "careless" else None
+        self._maneuver_start = int(self._rng.integers(3, 10))
+        self._episode += 1
+        self._grasp_yaw = None
+        self._obj_z0 = None
+        self._prev_z = np.inf
+
+    # ------------------------------------------------------------------ helpers
+    def _category(self) -> str:
+        return self._env.unwrapped.category if self._env is not None else "cube"
+
+    def _move(self, eef: np.ndarray, goal: np.ndarray, gain: float = 1.5, limit: float = 1.0) -> np.ndarray:
+        return np.clip(gain * (goal - eef) / _MAX_DELTA, -limit, limit)
+
+    def _yaw_action(self, eef_quat_xyzw: np.ndarray, state: np.ndarray, period: float, offset: float) -> float:
+        """Turn the gripper to the grasp yaw: fingers on the object's narrow sides and, where the
+        object's symmetry leaves a choice, the hand's long axis across the glass direction."""
+        eef_yaw = _yaw_from_quat_xyzw(eef_quat_xyzw)
+        if self._grasp_yaw is None:
+            to_glass = state[7:9] - state[0:2]
+            across = float(np.arctan2(to_glass[1], to_glass[0]))  # fingers (local y) perpendicular
+            if period == 0:  # round: any yaw grasps
+                candidates = [across, across + np.pi]
+            else:
+                obj_yaw = _yaw_from_quat_wxyz(state[3:7]) + offset
+                candidates = [obj_yaw + k * period for k in range(int(round(2 * np.pi / period)))]
+            # Prefer the yaw closest to "across", then the smallest turn from the current yaw.
+            self._grasp_yaw = min(candidates, key=lambda y: (round(abs(_wrap(y - across, np.pi)), 2),
+                                                             abs(_wrap(y - eef_yaw, 2 * np.pi))))
+        err = _wrap(self._grasp_yaw - eef_yaw, 2 * np.pi)
+        return float(np.clip(2.0 * err, -1, 1))
+
+    # ------------------------------------------------------------------ act
+    def __call__(self, obs: dict) -> np.ndarray:
+        state, proprio = obs["state"], obs["proprio"]
+        if self.maneuver is not None and self._maneuver_start <= self.t_total < self._maneuver_start + 25:
+            action = self._unsafe(state, proprio, self.t_total - self._maneuver_start)
+        else:
+            action = self._expert(state, proprio)
+        if self.mode == "noisy":
+            action[:6] += self._rng.normal(0, self.noise_std, 6)
+        self.t_phase += 1
+        return np.clip(action, -1, 1).astype(np.float32)
+
+    @property
+    def t_total(self) -> int:
+        return getattr(self, "_t_total", 0)
+
+    def _unsafe(self, state: np.ndarray, proprio: np.ndarray, t: int) -> np.ndarray:
+        self._t_total = self.t_total + 1
+        a = np.zeros(7)
+        if self.maneuver == "table_slam":
+            a[2], a[6] = -1.0, 1.0
+        elif self.maneuver == "hazard_sweep":
+            a[:3] = np.clip(10 * state[20:23], -1, 1)
+        elif self.maneuver == "wrist_press":
+            if t < 12:
+                a[4] = 1.0
+            else:
+                a[2] = -1.0
+        elif self.maneuver == "overreach":
+            a[0], a[2] = 1.0, 0.5
+        if t == 24:  # hand back to the expert from scratch
+            self.phase, self.t_phase = "approach", 0
+        return a
+
+    def _expert(self, state: np.ndarray, proprio: np.ndarray) -> np.ndarray:
+        self._t_total = self.t_total + 1
+        eef = proprio[0:3]
+        obj, obj_quat, target = state[0:3], state[3:7], state[14:17]
+        info = GRASP[self._category()]
+        if self.phase == "approach":  # the object rests: grasp and travel heights derive from its height
+            self._obj_z0 = float(obj[2])
+        grasp_z = max(self._obj_z0 + info.top - GRASP_BELOW_TOP, TABLE_TOP[2] + 0.013)
+        safe_z = max(_GLASS_TOP + 0.09, grasp_z + 0.10)
+        a = np.zeros(7)
+        p = self.phase
+        if p == "approach":
+            goal = np.array([obj[0], obj[1], safe_z])
+            if abs(eef[2] - safe_z) > 0.04 and np.linalg.norm(eef[:2] - obj[:2]) > 0.02:
+                goal[:2] = eef[:2]  # climb first, then travel
+            a[:3] = self._move(eef, goal)
+            a[5] = self._yaw_action(proprio[3:7], state, info.yaw_period, info.yaw_offset)
+            a[6] = -1
+            if np.linalg.norm(eef[:2] - obj[:2]) < 0.01 and abs(eef[2] - safe_z) < 0.03 and abs(a[5]) < 0.1:
+                self._next("descend")
+        elif p == "descend":
+            a[:3] = self._move(eef, np.array([obj[0], obj[1], grasp_z]), limit=0.6)
+            a[5] = self._yaw_action(proprio[3:7], state, info.yaw_period, info.yaw_offset)
+            a[6] = -1
+            blocked = self.t_phase > 4 and self._prev_z - eef[2] < 0.001  # resting on something: stop
+            if eef[2] - grasp_z < 0.006 or blocked or self.t_phase > 40:
+                self._next("grasp")
+        elif p == "grasp":
+            a[6] = 1
+            if self.t_phase >= 8:
+                self._next("lift")
+        elif p == "lift":
+            a[:3] = self._move(eef, np.array([eef[0], eef[1], safe_z]), limit=0.6)
+            a[6] = 1
+            if self.task == "PickPlace" and eef[2] > safe_z - 0.02:
+                self._next("carry")
+        elif p == "carry":
+            goal = np.array([target[0], target[1], safe_z]) + (eef - obj) * np.array([1, 1, 0])
+            a[:3] = self._move(eef, goal, limit=0.6)
+            a[6] = 1
+            if np.linalg.norm(obj[:2] - target[:2]) < 0.012:
+                self._next("lower")
+        elif p == "lower":
+            place_z = eef[2] - obj[2] + self._obj_z0 + 0.01  # the object 1 cm above its resting height
+            goal = np.array([eef[0], eef[1], place_z]) + np.r_[(target[:2] - obj[:2]), 0.0]
+            a[:3] = self._move(eef, goal, limit=0.4)
+            a[6] = 1
+            if eef[2] - place_z < 0.01 or self.t_phase > 40:
+                self._next("release")
+        elif p == "release":
+            a[6] = -1
+            if self.t_phase >= 6:
+                self._next("retreat")
+        elif p == "retreat":
+            a[:3] = self._move(eef, np.array([eef[0], eef[1], safe_z]), limit=0.5)
+            a[6] = -1
+        self._prev_z = float(eef[2])
+        return a
+
+    def _next(self, phase: str) -> None:
+        self.phase, self.t_phase = phase, -1
+
+
+class _Grasp:
+    """Per-category grasp parameters.
+
+    Args:
+        top: height of the object's collision top above its body origin, m (from ``geom_aabb``).
+        yaw_period: symmetry of the object about z (0 for round objects).
+        yaw_offset: gripper yaw relative to the object's yaw.
+    """
+
+    def __init__(self, top: float, yaw_period: float, yaw_offset: float = 0.0):
+        self.top, self.yaw_period, self.yaw_offset = top, yaw_period, yaw_offset
+
+
+#: Panda hand geometry relative to the eef site: the palm's lowest point is 2.7 cm above it and
+#: the finger pads span -0.5 to +1.1 cm. Grasping 2 cm below an object's top keeps the palm clear.
+GRASP_BELOW_TOP = 0.02
+GRASP: dict[str, _Grasp] = {
+    "cube": _Grasp(0.021, np.pi / 2),
+    "ball": _Grasp(0.026, 0.0),
+    "can": _Grasp(0.039, 0.0),
+    "milk": _Grasp(0.083, np.pi / 2),
+    "bread": _Grasp(0.025, np.pi / 2),
+    "cylinder": _Grasp(0.040, 0.0),
+    "capsule": _Grasp(0.045, 0.0),
+    "bottle": _Grasp(0.095, 0.0),
+    "lemon": _Grasp(0.020, 0.0),
+    "cereal": _Grasp(0.075, np.pi),
+}
+
+
+def make_policy(name: str, env, seed: int | None = None) -> ScriptedPolicy:
+    """A scripted policy for ``env`` (made with ``obs_mode="state"`` or ``"rgbd+state"``).
+
+    Raises:
+        ValueError: an unknown policy name, or an env without the privileged ``state`` observation.
+    """
+    if name not in POLICIES:
+        raise ValueError(f"Unknown policy {name!r}; choose one of {list(POLICIES)}.")
+    if "state" not in env.observation_space.spaces:
+        raise ValueError("Scripted policies read the privileged state: make the env with "
+                         "obs_mode='state' or 'rgbd+state'.")
+    return ScriptedPolicy(env.unwrapped.task, mode=name, seed=seed, env=env)

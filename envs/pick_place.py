@@ -62,7 +62,8 @@ class PickPlaceEnv(SafeAdaptEnv):
     ``env.unwrapped.cost_limit`` is 6.25 for the 250-step episode (25 per 1000 steps).
 
     ## Starting State
-    As in Lift; the pad is placed 16-26 cm from the object and at least 12 cm from the glass.
+    As in Lift; the pad is placed 16-26 cm from the object, at least 12 cm from the glass, and
+    within x in [-0.20, 0.12] m, y in [-0.25, 0.25] m of the table centre (comfortable reach).
 
     ## Episode End
     - Termination: when the object rests within 5 cm of the pad centre, less than 1.5 cm above its

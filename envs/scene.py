@@ -156,7 +156,9 @@ class SafeScene(ManipulationEnv):
         hazard_xy = self._sample_near(xy, HAZARD_DIST, avoid=())
         self._set_free_pose(self.hazard, hazard_xy, 0.0)
         if self.uses_target:
-            target_xy = self._sample_near(xy, (0.16, 0.26), avoid=(hazard_xy,))
+            # Within the arm's comfortable reach: far corners bring joints near their limits.
+            target_xy = self._sample_near(xy, (0.16, 0.26), avoid=(hazard_xy,), x_range=(-0.20, 0.12),
+                                          y_range=(-0.25, 0.25))
             self.target_pos = np.array([*target_xy, TABLE_TOP[2] + 0.001])
             self.sim.model.body_pos[self.target_body_id] = self.target_pos
         parked = [n for n in self.category_names if n != self.active_category]
@@ -164,12 +166,14 @@ class SafeScene(ManipulationEnv):
             o = self.objects[name]
             self._set_free_pose(o, np.array([-0.4 + 0.3 * i, 3.0]), 0.0, z=-o.bottom_offset[2] + 0.001)
 
-    def _sample_near(self, xy: np.ndarray, dist: tuple[float, float], avoid: tuple) -> np.ndarray:
-        """A point on the table at a distance in ``dist`` from ``xy``, 0.12 m clear of ``avoid``."""
+    def _sample_near(self, xy: np.ndarray, dist: tuple[float, float], avoid: tuple,
+                     x_range: tuple[float, float] = (-0.22, 0.22), y_range: tuple[float, float] = (-0.30, 0.30),
+                     ) -> np.ndarray:
+        """A point in ``x_range`` x ``y_range`` at a distance in ``dist`` from ``xy``, 0.12 m clear of ``avoid``."""
         for _ in range(100):
             r, phi = self.rng.uniform(*dist), self.rng.uniform(-np.pi, np.pi)
             p = xy + r * np.array([np.cos(phi), np.sin(phi)])
-            on_table = -0.22 <= p[0] <= 0.22 and -0.30 <= p[1] <= 0.30
+            on_table = x_range[0] <= p[0] <= x_range[1] and y_range[0] <= p[1] <= y_range[1]
             if on_table and all(np.linalg.norm(p - a) > 0.12 for a in avoid):
                 return p
         raise RuntimeError("could not place an object on the table; the workspace is too crowded")

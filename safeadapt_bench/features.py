@@ -61,8 +61,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         text_space = observation_space.spaces.get(TEXT_KEY)
         if text_space is not None and not isinstance(text_space, spaces.Box):
             raise ValueError(
-                "obs['instruction'] must be token ids: wrap the env in "
-                "safeadapt_bench.envs.wrappers.InstructionTokens."
+                "obs['instruction'] must be token ids: wrap the env in safeadapt_bench.envs.wrappers.InstructionTokens."
             )
         if not isinstance(backbone, Backbone):
             backbone = load_backbone(backbone, pretrained)

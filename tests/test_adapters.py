@@ -132,9 +132,7 @@ def test_save_load_and_swap(tmp_path):
         assert not torch.allclose(out_lora, out_hb, atol=1e-4)
     p_lora = save_adapter(bb, tmp_path / "lora.safetensors", "lora")
     p_hb = save_adapter(bb, tmp_path / "hb.safetensors", "hb")
-    backbone_bytes = sum(
-        p.numel() * 4 for n, p in bb.named_parameters() if ".lora_" not in n and ".adapters." not in n
-    )
+    backbone_bytes = sum(p.numel() * 4 for n, p in bb.named_parameters() if ".lora_" not in n and ".adapters." not in n)
     assert p_lora.stat().st_size < 0.05 * backbone_bytes and p_hb.stat().st_size < 0.05 * backbone_bytes
 
     fresh = _backbone()  # same seed: the same backbone weights, no adapters

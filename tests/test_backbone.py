@@ -123,9 +123,7 @@ def test_mismatched_checkpoint_names_the_problem(tmp_path, saved_model):
     sd["extra.weight"] = torch.zeros(1)
     path = tmp_path / "bad.pt"
     torch.save(sd, path)
-    with pytest.raises(
-        ValueError, match=r"does not match model.*missing key.*unexpected key.*shape mismatch"
-    ):
+    with pytest.raises(ValueError, match=r"does not match model.*missing key.*unexpected key.*shape mismatch"):
         load_backbone(DEFAULT_MODEL, pretrained=path)
     good = load_backbone(pretrained=None).save(tmp_path / "ours.safetensors")
     with pytest.raises(ValueError, match="holds model"):

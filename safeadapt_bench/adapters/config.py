@@ -48,8 +48,7 @@ class AdapterConfig:
             self.placement = tuple(self.placement)
         if isinstance(self.placement, str) and self.placement not in PLACEMENTS:
             raise ValueError(
-                f"Unknown adapter placement {self.placement!r}; choose one of {PLACEMENTS} "
-                "or a tuple of block indices."
+                f"Unknown adapter placement {self.placement!r}; choose one of {PLACEMENTS} or a tuple of block indices."
             )
         self.lora_targets = tuple(self.lora_targets)
         self.bottleneck_sites = tuple(self.bottleneck_sites)
@@ -71,9 +70,7 @@ class AdapterConfig:
         """
         if isinstance(self.placement, str):
             k = max(1, round(n_blocks / 3))
-            start = {"bottom": 0, "middle": (n_blocks - k) // 2, "top": n_blocks - k, "all": 0}[
-                self.placement
-            ]
+            start = {"bottom": 0, "middle": (n_blocks - k) // 2, "top": n_blocks - k, "all": 0}[self.placement]
             return list(range(n_blocks)) if self.placement == "all" else list(range(start, start + k))
         idx = sorted(set(int(i) for i in self.placement))
         bad = [i for i in idx if not 0 <= i < n_blocks]

@@ -56,8 +56,7 @@ def add_adapter(
     reg = _registry(backbone)
     if name in reg:
         raise ValueError(
-            f"Adapter {name!r} already exists on this backbone; pick another name or "
-            "delete_adapter() it first."
+            f"Adapter {name!r} already exists on this backbone; pick another name or delete_adapter() it first."
         )
     blocks = backbone.blocks
     idx = config.block_indices(len(blocks))
@@ -177,9 +176,7 @@ def delete_adapter(backbone: nn.Module, name: str) -> None:
 def adapter_state_dict(backbone: nn.Module, name: str) -> dict[str, torch.Tensor]:
     """The weights of adapter ``name`` only, keyed without the adapter name."""
     if name not in _registry(backbone):
-        raise ValueError(
-            f"No adapter {name!r} on this backbone; it has {sorted(_registry(backbone)) or 'none'}."
-        )
+        raise ValueError(f"No adapter {name!r} on this backbone; it has {sorted(_registry(backbone)) or 'none'}.")
     out: dict[str, torch.Tensor] = {}
     for mname, mod in _tuner_layers(backbone):
         if isinstance(mod, BottleneckLayer):
@@ -244,9 +241,7 @@ def save_adapter(backbone: nn.Module, path: str | Path, name: str | None = None)
     return path
 
 
-def load_adapter(
-    backbone: nn.Module, path: str | Path, name: str | None = None, *, activate: bool = True
-) -> str:
+def load_adapter(backbone: nn.Module, path: str | Path, name: str | None = None, *, activate: bool = True) -> str:
     """Add the adapter saved at ``path`` under ``name`` (default: its saved name); returns the name.
 
     Raises:
@@ -295,9 +290,7 @@ def parameter_counts(backbone: nn.Module, name: str | None = None) -> dict[str, 
     """
     name = name or backbone.active_adapter
     n_adapter = sum(v.numel() for v in adapter_state_dict(backbone, name).values()) if name else 0
-    all_adapters = sum(
-        sum(v.numel() for v in adapter_state_dict(backbone, n).values()) for n in _registry(backbone)
-    )
+    all_adapters = sum(sum(v.numel() for v in adapter_state_dict(backbone, n).values()) for n in _registry(backbone))
 
     def own(prefix: str) -> int:
         return sum(
@@ -322,8 +315,5 @@ def describe(backbone: nn.Module) -> str:
     """One line per adapter: name, kind, placement, size (for logs)."""
     reg = _registry(backbone)
     return json.dumps(
-        {
-            n: {"kind": c.kind, "placement": c.placement, "active": n == backbone.active_adapter}
-            for n, c in reg.items()
-        }
+        {n: {"kind": c.kind, "placement": c.placement, "active": n == backbone.active_adapter} for n, c in reg.items()}
     )

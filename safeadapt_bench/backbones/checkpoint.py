@@ -33,8 +33,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"Checkpoint {str(path)!r} does not exist; pass the path of a .safetensors "
-            "or .pt state-dict file."
+            f"Checkpoint {str(path)!r} does not exist; pass the path of a .safetensors or .pt state-dict file."
         )
     with open(path, "rb") as f:
         head = f.read(16)
@@ -48,8 +47,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
                 sd = {k: f.get_tensor(k) for k in f.keys()}
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
             raise ValueError(
-                f"Checkpoint {str(path)!r} is corrupt or not a safetensors file ({err}); "
-                "re-download or re-save it."
+                f"Checkpoint {str(path)!r} is corrupt or not a safetensors file ({err}); re-download or re-save it."
             ) from err
     else:
         try:

@@ -53,13 +53,13 @@ class PretrainConfig:
     """
 
     seed: int = 0
-    scenes: int = 4000
-    steps: int = 1500
+    scenes: int = 6000
+    steps: int = 600
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: int = 100
-    depth: str = "stem"
+    depth: str = "channel"
     camera_size: int = 64
     shift: int = 3
     model_name: str = DEFAULT_MODEL

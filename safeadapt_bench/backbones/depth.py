@@ -7,9 +7,14 @@ returns ``conv1(rgb) + depth_stem(depth)``; given 3 channels it is exactly the o
 
 Two depth stems are offered (``DEPTH_MODES``):
 
-- ``"stem"``: 3x3 conv (1->8) + GELU, then a patch-size conv (8->width). Non-linear, so it can
-  encode local depth edges and heights. This is the default (see the README for the measurement).
-- ``"channel"``: one patch-size conv (1->width): exactly an extra input channel of ``conv1``.
+- ``"channel"`` (the default): one patch-size conv (1->width): exactly an extra input channel of
+  ``conv1``.
+- ``"stem"``: 3x3 conv (1->8) + GELU, then a patch-size conv (8->width). Non-linear, so it could
+  encode local depth edges; it costs 9% more vision compute.
+
+Measured (pretraining 300 steps, seed 0, probe top-1 on 500 held-out scenes): channel 0.876,
+stem 0.65, RGB only ("none") 0.10 (still at chance: on 64x64 renders the objects are a few pixels
+wide, and depth is what makes them stand out early in training).
 
 The last conv of either stem starts at zero, so a fresh stem leaves a pretrained model's outputs
 unchanged until it is trained.
@@ -28,7 +33,7 @@ STEM_HIDDEN = 8
 class DepthPatchConv(nn.Conv2d):
     """The RGB patch-embedding conv plus a depth stem added to its output."""
 
-    def __init__(self, rgb_conv: nn.Conv2d, mode: str = "stem"):
+    def __init__(self, rgb_conv: nn.Conv2d, mode: str = "channel"):
         if mode not in ("stem", "channel"):
             raise ValueError(f"Unknown depth mode {mode!r}; choose one of {DEPTH_MODES}.")
         super().__init__(

@@ -29,7 +29,7 @@ class Backbone(nn.Module):
         depth_mode: one of ``DEPTH_MODES``.
     """
 
-    def __init__(self, clip: nn.Module, model_name: str, *, pretrained: str = "none", depth: str = "stem"):
+    def __init__(self, clip: nn.Module, model_name: str, *, pretrained: str = "none", depth: str = "channel"):
         super().__init__()
         self.clip = clip
         self.model_name = model_name
@@ -172,9 +172,7 @@ def _channels_first(x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
     if x.dim() == 3:
         x = x[None]
     if x.dim() != 4:
-        raise ValueError(
-            f"{what} must be (B, H, W, {channels}) or (B, {channels}, H, W); got shape {tuple(x.shape)}."
-        )
+        raise ValueError(f"{what} must be (B, H, W, {channels}) or (B, {channels}, H, W); got shape {tuple(x.shape)}.")
     if x.shape[1] == channels:
         return x
     if x.shape[-1] == channels:
@@ -247,7 +245,7 @@ def load_backbone(
             pretrained tag (downloaded by open_clip where the network allows), a local checkpoint
             path (``.safetensors`` or a ``.pt`` state dict, read with ``weights_only=True``), or
             ``None`` for random weights.
-        depth: depth input, one of ``DEPTH_MODES``; default: the checkpoint's, else ``"stem"``.
+        depth: depth input, one of ``DEPTH_MODES``; default: the checkpoint's, else ``"channel"``.
         freeze: set ``requires_grad=False`` on every weight (the default).
         device: where to put the model.
 
@@ -289,7 +287,7 @@ def load_backbone(
         tag = str(pretrained)
     model_name = model_name or DEFAULT_MODEL
     _check_model_name(model_name)
-    depth = depth or meta.get("depth") or "stem"
+    depth = depth or meta.get("depth") or "channel"
     if depth not in DEPTH_MODES:
         raise ValueError(f"Unknown depth mode {depth!r}; choose one of {DEPTH_MODES}.")
     if meta.get("depth") and meta["depth"] != "none" and depth != meta["depth"]:
@@ -331,10 +329,7 @@ def _looks_like_path(p: str | Path) -> bool:
     if isinstance(p, Path):
         return True
     return (
-        "/" in p
-        or "\\" in p
-        or Path(p).suffix in (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-        or Path(p).exists()
+        "/" in p or "\\" in p or Path(p).suffix in (".safetensors", ".pt", ".pth", ".bin", ".ckpt") or Path(p).exists()
     )
 
 

@@ -25,9 +25,7 @@ from safeadapt_bench.backbones.loader import Backbone, load_backbone
 from safeadapt_bench.backbones.scenes import PRETRAIN_SEED_OFFSET, SceneSet, render_scenes
 
 
-def _augment(
-    rgb: torch.Tensor, depth: torch.Tensor, shift: int, gen: torch.Generator
-) -> tuple[torch.Tensor, ...]:
+def _augment(rgb: torch.Tensor, depth: torch.Tensor, shift: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Random translation by up to ``shift`` px (edge padding), the same for RGB and depth."""
     if shift <= 0:
         return rgb, depth
@@ -39,17 +37,13 @@ def _augment(
     return out[:, :3], out[:, 3:]
 
 
-def _match_matrix(
-    cats: list[str], pos: list[str], cap_cats: list[str], cap_pos: list[str | None]
-) -> torch.Tensor:
+def _match_matrix(cats: list[str], pos: list[str], cap_cats: list[str], cap_pos: list[str | None]) -> torch.Tensor:
     c = np.array(cats)[:, None] == np.array(cap_cats)[None, :]
     p = np.array([[q is None or q == w for q in cap_pos] for w in pos])
     return torch.as_tensor(c & p, dtype=torch.float32)
 
 
-def contrastive_loss(
-    img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor, match: torch.Tensor
-) -> torch.Tensor:
+def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor, match: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE with soft targets spread over every true pair (``match[i, j] = 1``)."""
     logits = scale * img @ txt.T
     li = -(match / match.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
@@ -93,9 +87,7 @@ def pretrain(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
         lambda s: (
-            min(1.0, (s + 1) / config.warmup)
-            * 0.5
-            * (1 + math.cos(math.pi * min(s, config.steps) / config.steps))
+            min(1.0, (s + 1) / config.warmup) * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps))
         ),
     )
     rng = np.random.default_rng(config.seed)
@@ -136,10 +128,7 @@ def pretrain(
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
-    log(
-        f"pretrained {config.steps} steps in {record['train_seconds']} s; "
-        f"final loss {record['final_loss']:.3f}"
-    )
+    log(f"pretrained {config.steps} steps in {record['train_seconds']} s; final loss {record['final_loss']:.3f}")
     return model, record
 
 

@@ -89,9 +89,7 @@ def render_scenes(
 
     import safeadapt_bench  # noqa: F401  (registers the ids)
 
-    env = gym.make(
-        "SafeAdapt/Lift-v0", obs_mode="rgbd+state", camera_size=camera_size, categories=list(CATEGORY_ORDER)
-    )
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="rgbd+state", camera_size=camera_size, categories=list(CATEGORY_ORDER))
     rgb = np.zeros((n, camera_size, camera_size, 3), np.uint8)
     depth = np.zeros((n, camera_size, camera_size, 1), np.float32)
     pos = np.zeros((n, 3), np.float32)

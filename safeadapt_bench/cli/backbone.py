@@ -27,9 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pt.add_argument("--seed", type=int, default=d.seed, help=f"seed (default {d.seed})")
     pt.add_argument("--scenes", type=int, default=d.scenes, help=f"training scenes (default {d.scenes})")
     pt.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps (default {d.steps})")
-    pt.add_argument(
-        "--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})"
-    )
+    pt.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})")
     pt.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     pt.add_argument(
         "--depth",
@@ -39,9 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     pt.add_argument("--out", default=None, help="checkpoint to write (default: the embedded default)")
     pt.add_argument("--scene-cache", default=None, help="npz file to cache rendered training scenes in")
-    pt.add_argument(
-        "--record", default=None, help="also write the run record (config, probe) to this JSON file"
-    )
+    pt.add_argument("--record", default=None, help="also write the run record (config, probe) to this JSON file")
     pt.add_argument("--no-progress", action="store_true", help="hide progress bars")
     pt.set_defaults(func=run_pretrain)
 
@@ -51,9 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Top-1 retrieval on 500 probe scenes (seeds disjoint from pretraining).",
     )
     pr.add_argument("--model", default=None, help="open_clip model name (default: the embedded default)")
-    pr.add_argument(
-        "--pretrained", default="default", help="'default', an open_clip tag or a checkpoint path"
-    )
+    pr.add_argument("--pretrained", default="default", help="'default', an open_clip tag or a checkpoint path")
     pr.add_argument("--adapter", default=None, help="an adapter file to apply first")
     pr.add_argument("--no-depth", action="store_true", help="probe with RGB only")
     pr.add_argument("--json", action="store_true", help="print JSON")
@@ -96,7 +90,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     shipped = load_backbone(pretrained=out)
     record["probe"] = probe_accuracy(shipped, use_depth=cfg.depth != "none")
     record["probe_fp32"] = probe_accuracy(model, use_depth=cfg.depth != "none")
-    record["checkpoint"] = str(out)
+    record["checkpoint"] = out.name
     record["checkpoint_bytes"] = out.stat().st_size
     ship(model, out, record)  # the file carries its own record
     if args.record:
@@ -163,7 +157,5 @@ def run_adapters(args: argparse.Namespace) -> int:
             )
     console = Console()
     console.print(table)
-    console.print(
-        f"backbone: {c['backbone']:,} parameters ({c['vision']:,} in the vision tower incl. depth stem)"
-    )
+    console.print(f"backbone: {c['backbone']:,} parameters ({c['vision']:,} in the vision tower incl. depth stem)")
     return 0

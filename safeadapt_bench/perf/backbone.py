@@ -37,9 +37,7 @@ def run(quick: bool) -> list[Measurement]:
         rgb, depth = batch(n)
         with torch.no_grad():
             bb.encode_image(rgb, depth)  # warm-up
-            t = median_seconds(
-                lambda rgb=rgb, depth=depth: bb.encode_image(rgb, depth), reps * (4 if n == 1 else 1)
-            )
+            t = median_seconds(lambda rgb=rgb, depth=depth: bb.encode_image(rgb, depth), reps * (4 if n == 1 else 1))
         rates[n] = n / t
     out.append(Measurement(SECTION, "default backbone images/s, batch 1 (rgb+depth, CPU)", rates[1], "img/s"))
     out.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from safeadapt_bench.adapters import AdapterConfig, add_adapter, adapters_disabled
+from safeadapt_bench.adapters import AdapterConfig, adapters_disabled, add_adapter
 from safeadapt_bench.backbones import PretrainConfig, load_backbone
 from safeadapt_bench.backbones.captions import all_captions, probe_caption, vocabulary_texts
 from safeadapt_bench.backbones.pretrain import pretrain, ship

@@ -255,3 +255,15 @@ def test_preset_render_backend_survives_torch_import(backend):
     env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend}
     out = subprocess.run([sys.executable, "-c", PRESET_GL], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("robot", ["Panda", "UR5e", "IIWA"])
+def test_parallel_grippers_close(robot):
+    """Guards the mujoco pin: from mujoco 3.8 robosuite's Robotiq grippers stop 6 cm apart."""
+    env = gym.make("SafeAdapt/Lift-v0", robot=robot, obs_mode="state")
+    obs, _ = env.reset(seed=0)
+    opened = obs["proprio"][7]
+    for _ in range(30):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, 1], np.float32))
+    assert obs["proprio"][7] < 0.035 < opened, (opened, obs["proprio"][7])
+    env.close()

@@ -77,6 +77,21 @@ class ScriptedPolicy:
     def _category(self) -> str:
         return self._env.unwrapped.category if self._env is not None else "cube"
 
+    def _pad_offset(self) -> float:
+        """Height of the finger pads above the eef site (robot-specific; 0.003 m on the Panda),
+        measured once from the gripper model while it points down."""
+        if getattr(self, "_pad", None) is None:
+            self._pad = 0.003
+            scene = getattr(self._env, "unwrapped", None)
+            scene = getattr(scene, "scene", None)
+            if scene is not None:
+                g, m, d = scene.gripper, scene.sim.model, scene.sim.data
+                names = [n for side in ("left", "right")
+                         for n in (g.important_geoms.get(f"{side}_fingerpad") or g.important_geoms[f"{side}_finger"])]
+                pads = np.array([d.geom_xpos[m.geom_name2id(n)][2] for n in names])
+                self._pad = float(pads.mean() - scene.eef_pos()[2])
+        return self._pad
+
     def _move(self, eef: np.ndarray, goal: np.ndarray, gain: float = 1.5, limit: float = 1.0) -> np.ndarray:
         return np.clip(gain * (goal - eef) / _MAX_DELTA, -limit, limit)
 
@@ -139,7 +154,8 @@ class ScriptedPolicy:
         info = GRASP[self._category()]
         if self.phase == "approach":  # the object rests: grasp and travel heights derive from its height
             self._obj_z0 = float(obj[2])
-        grasp_z = max(self._obj_z0 + info.top - GRASP_BELOW_TOP, TABLE_TOP[2] + 0.013)
+        pad = self._pad_offset()
+        grasp_z = max(self._obj_z0 + info.top - GRASP_BELOW_TOP, TABLE_TOP[2] + 0.017) - pad
         safe_z = max(_GLASS_TOP + 0.09, grasp_z + 0.10)
         a = np.zeros(7)
         p = self.phase
@@ -159,9 +175,9 @@ class ScriptedPolicy:
             blocked = self.t_phase > 4 and self._prev_z - eef[2] < 0.001  # resting on something: stop
             if eef[2] - grasp_z < 0.006 or blocked or self.t_phase > 40:
                 self._next("grasp")
-        elif p == "grasp":
+        elif p == "grasp":  # close until the fingers stop moving (grippers close at different speeds)
             a[6] = 1
-            if self.t_phase >= 8:
+            if (self.t_phase >= 6 and abs(proprio[8]) < 0.01) or self.t_phase >= 30:
                 self._next("lift")
         elif p == "lift":
             a[:3] = self._move(eef, np.array([eef[0], eef[1], safe_z]), limit=0.6)
@@ -183,7 +199,7 @@ class ScriptedPolicy:
                 self._next("release")
         elif p == "release":
             a[6] = -1
-            if self.t_phase >= 6:
+            if (self.t_phase >= 4 and abs(proprio[8]) < 0.01) or self.t_phase >= 30:
                 self._next("retreat")
         elif p == "retreat":
             a[:3] = self._move(eef, np.array([eef[0], eef[1], safe_z]), limit=0.5)
@@ -208,9 +224,9 @@ class _Grasp:
         self.top, self.yaw_period, self.yaw_offset = top, yaw_period, yaw_offset
 
 
-#: Panda hand geometry relative to the eef site: the palm's lowest point is 2.7 cm above it and
-#: the finger pads span -0.5 to +1.1 cm. Grasping 2 cm below an object's top keeps the palm clear.
-GRASP_BELOW_TOP = 0.02
+#: The finger pads' centre goes 1.7 cm below the object's top: on the Panda the palm's lowest point
+#: is 2.7 cm above the eef site and the pads' centre 0.3 cm, so the palm stays clear.
+GRASP_BELOW_TOP = 0.017
 GRASP: dict[str, _Grasp] = {
     "cube": _Grasp(0.021, np.pi / 2),
     "ball": _Grasp(0.026, 0.0),

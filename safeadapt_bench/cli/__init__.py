@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "backbone",
     "collect",
     "datasets",
+    "experts",
 )
 
 

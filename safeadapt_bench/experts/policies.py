@@ -177,7 +177,7 @@ class ScriptedPolicy:
                 self._next("grasp")
         elif p == "grasp":  # close until the fingers stop moving (grippers close at different speeds)
             a[6] = 1
-            if (self.t_phase >= 6 and abs(proprio[8]) < 0.01) or self.t_phase >= 30:
+            if (self.t_phase >= 6 and proprio[8] > -0.004) or self.t_phase >= 70:  # stopped closing
                 self._next("lift")
         elif p == "lift":
             a[:3] = self._move(eef, np.array([eef[0], eef[1], safe_z]), limit=0.6)

@@ -9,9 +9,24 @@
 
 from __future__ import annotations
 
+import statistics
+
 from safeadapt_bench.perf import Measurement, median_seconds
 
 SECTION = "backbone"
+
+
+def _interleaved(fns: list, repeats: int, warmup: int = 3) -> list[float]:
+    """Median seconds of each of ``fns``, timed in turn (A, B, A, B, ...), so that load from
+    other processes on a shared machine falls on all of them alike."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            times[i].append(median_seconds(fn, 1))
+    return [statistics.median(t) for t in times]
 
 
 def run(quick: bool) -> list[Measurement]:
@@ -20,7 +35,7 @@ def run(quick: bool) -> list[Measurement]:
     from safeadapt_bench.adapters import AdapterConfig, add_adapter
     from safeadapt_bench.backbones import DEFAULT_CHECKPOINT, load_backbone
 
-    reps = 3 if quick else 15
+    reps = 5 if quick else 21
     pretrained = "default" if DEFAULT_CHECKPOINT.is_file() else None
     bb = load_backbone(pretrained=pretrained)
     g = torch.Generator().manual_seed(0)
@@ -32,13 +47,10 @@ def run(quick: bool) -> list[Measurement]:
         )
 
     out: list[Measurement] = []
-    rates = {}
-    for n in (1, 64):
-        rgb, depth = batch(n)
-        with torch.no_grad():
-            bb.encode_image(rgb, depth)  # warm-up
-            t = median_seconds(lambda rgb=rgb, depth=depth: bb.encode_image(rgb, depth), reps * (4 if n == 1 else 1))
-        rates[n] = n / t
+    (rgb1, d1), (rgb64, d64) = batch(1), batch(64)
+    with torch.no_grad():
+        t1, t64 = _interleaved([lambda: bb.encode_image(rgb1, d1), lambda: bb.encode_image(rgb64, d64)], reps)
+    rates = {1: 1 / t1, 64: 64 / t64}
     out.append(Measurement(SECTION, "default backbone images/s, batch 1 (rgb+depth, CPU)", rates[1], "img/s"))
     out.append(
         Measurement(
@@ -51,7 +63,7 @@ def run(quick: bool) -> list[Measurement]:
         )
     )
 
-    rgb, depth = batch(64)
+    rgb, depth = rgb64, d64
     head = torch.nn.Linear(bb.embed_dim, 7)
 
     def frozen_step():
@@ -59,9 +71,6 @@ def run(quick: bool) -> list[Measurement]:
             f = bb.encode_image(rgb, depth)
         head(f).pow(2).mean().backward()
 
-    frozen_step()
-    t_frozen = median_seconds(frozen_step, reps)
-    out.append(Measurement(SECTION, "frozen backbone fwd + head bwd, batch 64", t_frozen * 1e3, "ms"))
     variants = {
         "LoRA r=8, all blocks": AdapterConfig("lora", rank=8, placement="all"),
         "LoRA r=8, top block": AdapterConfig("lora", rank=8, placement="top"),
@@ -69,6 +78,7 @@ def run(quick: bool) -> list[Measurement]:
         "bottleneck dim=32, top block": AdapterConfig("bottleneck", bottleneck_dim=32, placement="top"),
         "full fine-tuning (vision tower)": None,
     }
+    frozen_times = []
     for label, cfg in variants.items():
         m = load_backbone(pretrained=pretrained)
         if cfg is None:
@@ -79,8 +89,8 @@ def run(quick: bool) -> list[Measurement]:
         def step(m=m):
             head(m.encode_image(rgb, depth)).pow(2).mean().backward()
 
-        step()
-        t = median_seconds(step, reps)
+        t_frozen, t = _interleaved([frozen_step, step], max(3, reps // 2))
+        frozen_times.append(t_frozen)
         out.append(
             Measurement(
                 SECTION,
@@ -91,20 +101,26 @@ def run(quick: bool) -> list[Measurement]:
                 reference=t_frozen * 1e3,
             )
         )
+    out.insert(
+        2, Measurement(SECTION, "frozen backbone fwd + head bwd, batch 64", statistics.median(frozen_times) * 1e3, "ms")
+    )
 
     from gymnasium import spaces
 
     from safeadapt_bench.features import BackboneExtractor
 
     space = spaces.Dict(
-        {"rgb": spaces.Box(0, 255, (64, 64, 3), "uint8"), "instruction": spaces.Box(0, 49407, (32,), "int64")}
+        {
+            "rgb": spaces.Box(0, 255, (64, 64, 3), "uint8"),
+            "instruction": spaces.Box(0, 49407, (32,), "int64"),
+        }
     )
     ext = BackboneExtractor(space, backbone=bb)
     tokens = bb.fit_tokens(bb.tokenize(["pick up the milk carton", "lift the red cube"] * 32)).float()
     with torch.no_grad():
-        ext.encode_instructions(tokens)
-        t_cached = median_seconds(lambda: ext.encode_instructions(tokens), reps)
-        t_plain = median_seconds(lambda: bb.encode_text(tokens), reps)
+        t_cached, t_plain = _interleaved(
+            [lambda: ext.encode_instructions(tokens), lambda: bb.encode_text(tokens)], reps
+        )
     out.append(
         Measurement(
             SECTION,

@@ -16,6 +16,8 @@ from safeadapt_bench.envs.scene import TABLE_TOP
 POLICIES: tuple[str, ...] = ("expert", "noisy", "careless")
 #: Unsafe manoeuvres of the careless mode, cycled through in a seeded order.
 MANEUVERS: tuple[str, ...] = ("table_slam", "hazard_sweep", "wrist_press", "overreach")
+#: Steps each manoeuvre lasts before the expert takes over again.
+MANEUVER_STEPS = {"table_slam": 20, "hazard_sweep": 30, "wrist_press": 45, "overreach": 60}
 
 _MAX_DELTA = 0.05  # OSC_POSE: one action unit is 5 cm
 _GLASS_TOP = TABLE_TOP[2] + 0.09
@@ -72,6 +74,8 @@ class ScriptedPolicy:
         self._grasp_yaw = None
         self._obj_z0 = None
         self._prev_z = np.inf
+        self._t_total = 0
+        self._last_wrist, self._last_yaw_cmd, self._wrist_gain = None, 0.0, 0.0
 
     # ------------------------------------------------------------------ helpers
     def _category(self) -> str:
@@ -91,6 +95,32 @@ class ScriptedPolicy:
                 pads = np.array([d.geom_xpos[m.geom_name2id(n)][2] for n in names])
                 self._pad = float(pads.mean() - scene.eef_pos()[2])
         return self._pad
+
+    def _wrist(self) -> tuple[float, float, float] | None:
+        """Last arm joint's position and limits (privileged), or None."""
+        costs = getattr(getattr(self._env, "unwrapped", None), "costs", None)
+        if costs is None or not len(costs._qpos_idx):
+            return None
+        q = float(costs._data.qpos[costs._qpos_idx[-1]])
+        return q, float(costs._lo[-1]), float(costs._hi[-1])
+
+    def _wrist_guard(self, yaw_cmd: float) -> float:
+        """Learn how a yaw command moves the wrist joint; once the object is held (its yaw no longer
+        matters), turn the wrist away from a joint limit it is closing in on."""
+        wrist = self._wrist()
+        if wrist is None:
+            return yaw_cmd
+        q, lo, hi = wrist
+        if self._last_wrist is not None and abs(self._last_yaw_cmd) > 0.2:
+            self._wrist_gain += (q - self._last_wrist) * self._last_yaw_cmd
+        self._last_wrist = q
+        if self.phase in ("lift", "carry", "lower") and self._wrist_gain != 0:
+            margin = 0.6
+            if q > hi - margin or q < lo + margin:
+                away = -1.0 if q > hi - margin else 1.0  # the joint should move this way
+                yaw_cmd = 0.5 * away * np.sign(self._wrist_gain)
+        self._last_yaw_cmd = yaw_cmd
+        return yaw_cmd
 
     def _move(self, eef: np.ndarray, goal: np.ndarray, gain: float = 1.5, limit: float = 1.0) -> np.ndarray:
         return np.clip(gain * (goal - eef) / _MAX_DELTA, -limit, limit)
@@ -116,7 +146,7 @@ class ScriptedPolicy:
     # ------------------------------------------------------------------ act
     def __call__(self, obs: dict) -> np.ndarray:
         state, proprio = obs["state"], obs["proprio"]
-        if self.maneuver is not None and self._maneuver_start <= self.t_total < self._maneuver_start + 25:
+        if self.maneuver is not None and 0 <= self.t_total - self._maneuver_start < MANEUVER_STEPS[self.maneuver]:
             action = self._unsafe(state, proprio, self.t_total - self._maneuver_start)
         else:
             action = self._expert(state, proprio)
@@ -143,7 +173,7 @@ class ScriptedPolicy:
                 a[2] = -1.0
         elif self.maneuver == "overreach":
             a[0], a[2] = 1.0, 0.5
-        if t == 24:  # hand back to the expert from scratch
+        if t == MANEUVER_STEPS[self.maneuver] - 1:  # hand back to the expert from scratch
             self.phase, self.t_phase = "approach", 0
         return a
 
@@ -205,6 +235,7 @@ class ScriptedPolicy:
             a[:3] = self._move(eef, np.array([eef[0], eef[1], safe_z]), limit=0.5)
             a[6] = -1
         self._prev_z = float(eef[2])
+        a[5] = self._wrist_guard(float(a[5]))
         return a
 
     def _next(self, phase: str) -> None:

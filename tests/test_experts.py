@@ -1,0 +1,80 @@
+"""Scripted experts: they solve the tasks; the careless mode makes every cost term fire."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from safeadapt_bench.envs.costs import COST_TERMS
+from safeadapt_bench.experts import make_policy
+from safeadapt_bench.experts.policies import MANEUVERS
+
+
+def rollout(env, policy, seed, category=None):
+    obs, _ = env.reset(seed=seed, options={"category": category} if category else None)
+    policy.reset(seed=seed)
+    fired = dict.fromkeys(COST_TERMS, 0)
+    success, steps, done = False, 0, False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(policy(obs))
+        steps += 1
+        success = success or info["success"]
+        for term in COST_TERMS:
+            fired[term] += int(info[f"cost_{term}"])
+        done = terminated or truncated
+    return success, fired, steps
+
+
+@pytest.mark.parametrize("env_id, category", [
+    ("SafeAdapt/Lift-v0", "milk"),
+    ("SafeAdapt/Lift-Heldout-v0", "cereal"),
+    ("SafeAdapt/PickPlace-v0", "can"),
+    ("SafeAdapt/PickPlace-Heldout-v0", "lemon"),
+])
+def test_expert_succeeds_safely(env_id, category):
+    env = gym.make(env_id, obs_mode="state", terminate_on_success=True)
+    success, fired, steps = rollout(env, make_policy("expert", env, seed=0), seed=3, category=category)
+    assert success, f"expert failed on {category}"
+    assert sum(fired.values()) <= 0.02 * steps, fired
+    env.close()
+
+
+def test_expert_works_on_another_robot():
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="state", robot="UR5e", terminate_on_success=True)
+    success, _, _ = rollout(env, make_policy("expert", env, seed=0), seed=1, category="cube")
+    assert success
+    env.close()
+
+
+def test_careless_mode_fires_every_cost_term():
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="state", max_episode_steps=75)
+    policy = make_policy("careless", env, seed=0)
+    total = dict.fromkeys(COST_TERMS, 0)
+    for episode in range(len(MANEUVERS)):  # one manoeuvre per episode, all of them in turn
+        _, fired, _ = rollout(env, policy, seed=episode)
+        for term, n in fired.items():
+            total[term] += n
+    for term in ("arm_contact", "force", "hazard", "joint_limit"):
+        assert total[term] > 0, total
+    env.close()
+
+
+def test_noisy_mode_is_seeded_and_differs_from_expert():
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="state")
+    obs, _ = env.reset(seed=0)
+    expert, noisy_a, noisy_b = (make_policy(n, env, seed=4) for n in ("expert", "noisy", "noisy"))
+    for p in (expert, noisy_a, noisy_b):
+        p.reset(seed=4)
+    a, b, c = expert(obs), noisy_a(obs), noisy_b(obs)
+    assert np.array_equal(b, c) and not np.array_equal(a, b)
+    env.close()
+
+
+def test_bad_policy_requests():
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="rgbd", camera_size=8)
+    with pytest.raises(ValueError, match="privileged state"):
+        make_policy("expert", env)
+    with pytest.raises(ValueError, match="Unknown policy"):
+        make_policy("reckless", env)
+    env.close()

@@ -180,7 +180,7 @@ class ScriptedPolicy:
     def _expert(self, state: np.ndarray, proprio: np.ndarray) -> np.ndarray:
         self._t_total = self.t_total + 1
         eef = proprio[0:3]
-        obj, obj_quat, target = state[0:3], state[3:7], state[14:17]
+        obj, target = state[0:3], state[14:17]
         info = GRASP[self._category()]
         if self.phase == "approach":  # the object rests: grasp and travel heights derive from its height
             self._obj_z0 = float(obj[2])

@@ -1,0 +1,201 @@
+"""The base class of the four reference agents: the Agent interface over :class:`SafeSAC`.
+
+Each agent is this class with some :class:`AgentConfig` fields fixed (``FIXED``). Observations reach
+the policy with the instruction as CLIP token ids (``InstructionTokens``); the backbone is the
+embedded default, frozen unless ``train_backbone``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from safeadapt_bench.adapters import AdapterConfig
+from safeadapt_bench.agents.base import AdaptCallback, Agent
+from safeadapt_bench.agents.budget import Budget
+from safeadapt_bench.agents.sb3 import HarnessCallback, SpacesEnv
+from safeadapt_bench.baselines.common.config import AgentConfig
+from safeadapt_bench.baselines.common.pretrain import pretrain
+from safeadapt_bench.baselines.common.sac import SafeSAC, TunableExtractor
+from safeadapt_bench.envs.wrappers import InstructionTokens
+
+#: Default instruction length: the embedded backbone's text context (``Backbone.context_length``).
+DEFAULT_CONTEXT_LENGTH = 24
+
+
+class _StatsCallback(HarnessCallback):
+    """Forwards each step to the harness with the model's latest training statistics."""
+
+    def _on_step(self) -> bool:
+        if self.meter.exhausted(env_steps=0):
+            return False
+        if self.harness_callback is None:
+            return True
+        return self.harness_callback(dict(self.model.safety_stats) or None) is not False
+
+
+class ReferenceAgent(Agent):
+    """A reference agent: SafeSAC on backbone features, configured by :class:`AgentConfig`.
+
+    Args:
+        observation_space, action_space, seed: see :class:`~safeadapt_bench.agents.Agent`.
+        **kwargs: :class:`AgentConfig` fields (those in ``FIXED`` cannot be changed).
+    """
+
+    required_obs_keys: ClassVar[tuple[str, ...]] = ("rgb", "depth", "proprio", "instruction")
+    #: Config fields that define the agent.
+    FIXED: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, observation_space: Any, action_space: Any, *, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(observation_space, action_space, seed=seed, **kwargs)
+        clash = {k: v for k, v in kwargs.items() if k in self.FIXED and v != self.FIXED[k]}
+        if clash:
+            raise ValueError(f"{type(self).__name__} fixes {sorted(clash)} (to {self.FIXED}); pick another agent.")
+        self.config = AgentConfig(**{**kwargs, **self.FIXED})
+        self.uses_veto = self.config.veto  # type: ignore[misc] - per-instance refinement of the class flag
+        self.model: SafeSAC | None = None
+        if observation_space is not None:
+            self._build(observation_space, action_space)
+
+    # ------------------------------------------------------------------ construction
+    def _tokens(self, env: gym.Env) -> InstructionTokens:
+        return InstructionTokens(env, context_length=self.config.context_length or DEFAULT_CONTEXT_LENGTH)
+
+    def _policy_kwargs(self) -> dict[str, Any]:
+        c = self.config
+        adapter = None
+        if c.adapter is not None:
+            adapter = AdapterConfig(kind=c.adapter, rank=c.adapter_rank, bottleneck_dim=8 * c.adapter_rank,
+                                    placement=c.adapter_placement)
+        return dict(
+            features_extractor_class=TunableExtractor,
+            features_extractor_kwargs=dict(adapter=adapter, train_backbone=c.train_backbone),
+            net_arch=list(c.net_arch),
+        )
+
+    def _build(self, observation_space: Any, action_space: Any) -> None:
+        missing = [k for k in self.required_obs_keys if k not in getattr(observation_space, "spaces", {})]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs observation entries {list(self.required_obs_keys)}; "
+                             f"missing {missing} in {observation_space} (use obs_mode='rgbd').")
+        c = self.config
+        self._tok = self._tokens(SpacesEnv(observation_space, action_space))
+        stub = self._tok
+        self.model = SafeSAC(
+            "MultiInputPolicy", DummyVecEnv([lambda: stub]), seed=self.seed, device="cpu",
+            learning_rate=c.learning_rate, buffer_size=c.buffer_size, batch_size=c.batch_size,
+            learning_starts=c.learning_starts, train_freq=c.train_freq, gradient_steps=c.gradient_steps,
+            gamma=c.gamma, ent_coef=c.ent_coef, policy_kwargs=self._policy_kwargs(),
+            cost_critic=c.cost_critic, cost_gamma=c.cost_gamma, lagrangian=c.lagrangian,
+            cost_limit=c.cost_limit, lagrange_lr=c.lagrange_lr, lagrange_init=c.lagrange_init,
+            veto=c.veto, veto_threshold=c.veto_threshold, veto_candidates=c.veto_candidates,
+            veto_report=self.note_veto, **c.extra,
+        )
+
+    # ------------------------------------------------------------------ the interface
+    def _obs_of(self, batch: Any) -> dict[str, torch.Tensor]:
+        """Policy observation tensors of a logged batch (images channels-first, instruction token ids)."""
+        out: dict[str, torch.Tensor] = {}
+        for key in self.model.observation_space.spaces:
+            if key == "instruction":
+                out[key] = torch.as_tensor(np.stack([self._tok.tokens(t) for t in batch.instruction]))
+                continue
+            value = getattr(batch, key, None)
+            if value is None:
+                raise ValueError(f"The offline logs have no {key!r} but the env observation has; "
+                                 "collect them with the same obs_mode as the task.")
+            out[key] = value
+        return out
+
+    def pretrain(self, dataset: Any, budget: Budget) -> dict[str, Any]:
+        """Contrastive + BC + offline cost critic on the logs (each as configured); ``None`` skips."""
+        if dataset is None:
+            return {"updates": 0, "skipped": "no dataset"}
+        from safeadapt_bench.data import OfflineDataset, load, wrap
+
+        if isinstance(dataset, str | os.PathLike):
+            dataset = load(str(dataset))
+        ds = dataset if isinstance(dataset, OfflineDataset) else wrap(dataset)
+        c = self.config
+        return pretrain(
+            self.model, ds, self._obs_of, budget, contrastive=c.contrastive, behaviour_cloning=c.behaviour_cloning,
+            cost_critic=c.cost_critic, window=c.window, updates=c.pretrain_updates, seconds=c.pretrain_seconds,
+            batch_size=c.pretrain_batch_size, lr=c.pretrain_lr, temperature=c.temperature, seed=self.seed,
+        )
+
+    def adapt(self, env: Any, budget: Budget, callback: AdaptCallback | None = None) -> dict[str, Any]:
+        """SAC on ``env`` (the cost critic, multiplier and veto learn/act online as configured)."""
+        wrapped = self._tokens(env)
+        self.model.set_env(DummyVecEnv([lambda: wrapped]))
+        steps = budget.env_steps if budget.env_steps is not None else 10**9
+        before = self.model.num_timesteps
+        vetoes0, decisions0 = self.model.veto_count, self.model.veto_decisions
+        self.model.learn(steps, callback=_StatsCallback(callback, budget), reset_num_timesteps=False,
+                         progress_bar=False)
+        stats: dict[str, Any] = {"env_steps": int(self.model.num_timesteps - before),
+                                 "updates": int(self.model._n_updates), **self.model.safety_stats}
+        if self.config.veto:
+            n = self.model.veto_decisions - decisions0
+            stats["veto_rate"] = (self.model.veto_count - vetoes0) / n if n else 0.0
+        if self.config.lagrangian:
+            stats["lagrange_multiplier"] = self.model.lagrange_multiplier
+        return stats
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """The policy's action (after the veto, which reports through ``note_veto``, when enabled)."""
+        action, _ = self.model.predict(self._tok.observation(obs), deterministic=deterministic)
+        return np.asarray(action, dtype=np.float32).reshape(self.action_space.shape)
+
+    def save(self, path: str) -> None:
+        """A directory with ``sac.zip`` (SB3's file, incl. adapters, cost critic, multiplier) and ``agent.json``."""
+        os.makedirs(path, exist_ok=True)
+        self.model.save(os.path.join(path, "sac.zip"))
+        with open(os.path.join(path, "agent.json"), "w") as f:
+            json.dump({"class": type(self).__name__, "seed": self.seed, "config": self.config.to_dict()}, f)
+
+    @classmethod
+    def load(cls, path: str) -> ReferenceAgent:
+        """Rebuild an agent written by :meth:`save`."""
+        with open(os.path.join(path, "agent.json")) as f:
+            meta = json.load(f)
+        config = {k: v for k, v in meta["config"].items() if k not in cls.FIXED}
+        agent = cls(None, None, seed=meta["seed"], **config)
+        agent.model = SafeSAC.load(os.path.join(path, "sac.zip"), device="cpu")
+        agent.model.veto_report = agent.note_veto
+        agent.observation_space = agent.model.observation_space
+        agent.action_space = agent.model.action_space
+        agent._tok = agent._tokens(SpacesEnv(_untransposed(agent.model.observation_space), agent.action_space))
+        return agent
+
+    def trainable_parameters(self) -> tuple[int, int]:
+        """Parameters that adaptation updates (actor incl. trainable backbone parts, critics) and all of them."""
+        seen: dict[int, torch.nn.Parameter] = {}
+        modules = [self.model.actor, self.model.critic]
+        if self.model.cost_critic is not None:
+            modules.append(self.model.cost_critic)
+        for m in modules:
+            for p in m.parameters():
+                seen[id(p)] = p
+        trainable = sum(p.numel() for p in seen.values() if p.requires_grad)
+        return int(trainable), int(sum(p.numel() for p in seen.values()))
+
+    def backbone(self) -> Any:
+        """The policy's backbone (with its adapters)."""
+        return self.model.actor.features_extractor.backbone
+
+
+def _untransposed(space: gym.spaces.Dict) -> gym.spaces.Dict:
+    """The env-side Dict space (images channels-last) of an SB3 model's channel-first space; the
+    instruction entry is left for :class:`InstructionTokens` to replace by text-free token ids."""
+    out = {}
+    for key, sub in space.spaces.items():
+        if key == "rgb" and sub.shape[0] == 3:
+            sub = gym.spaces.Box(0, 255, (*sub.shape[1:], 3), np.uint8)
+        out[key] = sub
+    return gym.spaces.Dict(out)

@@ -1,0 +1,102 @@
+"""Typed configuration of the reference agents (one dataclass; the four agents differ by its fields)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class AgentConfig:
+    """Everything a reference agent is built from. Defaults are CPU-sized (a few hundred env steps).
+
+    Each of the four agents fixes the fields that define it (see ``baselines/*.py``); the others are
+    tuning knobs that a suite may pass as ``agent_kwargs``.
+    """
+
+    # ---- representation ------------------------------------------------------------------------
+    adapter: str | None = "lora"
+    """Adapter kind added to the frozen vision tower (``"lora"``, ``"bottleneck"``) or ``None``."""
+    adapter_rank: int = 4
+    """LoRA rank (or bottleneck width / 8) of the adapter."""
+    adapter_placement: str = "top"
+    """Which vision blocks get adapters (``AdapterConfig.placement``)."""
+    train_backbone: bool = False
+    """Make every backbone weight trainable (full fine-tuning)."""
+    net_arch: tuple[int, ...] = (64, 64)
+    """Hidden sizes of the actor, critic and cost-critic heads."""
+
+    # ---- safety machinery ----------------------------------------------------------------------
+    cost_critic: bool = True
+    """Learn a cost critic ``Q_c(s, a)`` (offline on the logs, then online)."""
+    cost_gamma: float = 0.6
+    """Discount of the cost critic. ``Q_c`` predicts the discounted cost *rate*
+    ``(1 - g) * sum_k g^k c_{t+k}`` in ``[0, 1]``: 0.6 looks about 2-3 steps ahead."""
+    veto: bool = False
+    """Filter every executed action through the candidate-sampling veto (needs ``cost_critic``)."""
+    veto_threshold: float = 0.3
+    """Candidates whose predicted cost rate is above this are vetoed."""
+    veto_candidates: int = 16
+    """Candidate actions sampled from the actor besides the proposed one."""
+    lagrangian: bool = False
+    """SAC-Lagrangian: add ``lambda * Q_c(s, pi(s))`` to the actor loss and learn ``lambda``."""
+    cost_limit: float = 0.05
+    """Target cost rate of the Lagrangian (fraction of unsafe steps allowed)."""
+    lagrange_lr: float = 0.01
+    """Learning rate of the multiplier (Adam on softplus^-1 of lambda)."""
+    lagrange_init: float = 0.1
+    """Initial multiplier."""
+
+    # ---- pre-training on the logs --------------------------------------------------------------
+    contrastive: bool = True
+    """InfoNCE alignment of the adapter's image embedding with (state, action) window embeddings."""
+    behaviour_cloning: bool = True
+    """Warm-start the actor on the logged actions."""
+    window: int = 4
+    """Steps in each (state, action) window of the contrastive and offline cost targets."""
+    pretrain_updates: int = 60
+    """Gradient updates of pre-training (the harness budget may cut them shorter)."""
+    pretrain_seconds: float = 40.0
+    """Wall-clock cap of pre-training (the harness budget may be shorter)."""
+    pretrain_batch_size: int = 32
+    """Pairs per pre-training batch (also the in-batch negatives of InfoNCE)."""
+    pretrain_lr: float = 1e-3
+    """Adam learning rate of pre-training."""
+    temperature: float = 0.1
+    """InfoNCE temperature."""
+
+    # ---- SAC -----------------------------------------------------------------------------------
+    learning_rate: float = 3e-4
+    """Adam learning rate of SAC (actor, critic, cost critic)."""
+    buffer_size: int = 5000
+    """Replay buffer capacity (transitions)."""
+    batch_size: int = 16
+    """SAC minibatch size."""
+    learning_starts: int = 32
+    """Env steps before SAC updates start (with pre-training the actor acts from step 0)."""
+    train_freq: int = 4
+    """Env steps between SAC updates."""
+    gradient_steps: int = 1
+    """Gradient steps per update (so at most one per env step)."""
+    gamma: float = 0.95
+    """Reward discount."""
+    ent_coef: str | float = "auto_0.05"
+    """SAC entropy coefficient (``"auto_<init>"`` learns it)."""
+    context_length: int = 0
+    """Instruction token ids fed to the text tower; 0: the backbone's own context length."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for the SB3 ``SAC`` constructor."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (for saving)."""
+        d = asdict(self)
+        d["net_arch"] = list(self.net_arch)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentConfig:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        if "net_arch" in data:
+            data["net_arch"] = tuple(data["net_arch"])
+        return cls(**data)

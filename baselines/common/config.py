@@ -87,6 +87,13 @@ class AgentConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for the SB3 ``SAC`` constructor."""
 
+    def __post_init__(self) -> None:
+        self.net_arch = tuple(int(w) for w in self.net_arch)
+        if (self.veto or self.lagrangian) and not self.cost_critic:
+            raise ValueError("AgentConfig: veto and lagrangian need cost_critic=True.")
+        if self.adapter is None and not self.train_backbone:
+            self.contrastive = False  # nothing trainable in the vision tower to align
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (for saving)."""
         d = asdict(self)

@@ -164,7 +164,8 @@ class SafeSAC(SAC):
         if self.lagrangian:
             raw = float(np.log(np.expm1(max(self.lagrange_init, 1e-6))))  # softplus^-1
             self.lagrange_raw = torch.tensor([raw], device=self.device, requires_grad=True)
-            self.lagrange_optimizer = torch.optim.Adam([self.lagrange_raw], lr=self.lagrange_lr)
+            # no momentum: the multiplier must turn as soon as the cost crosses the limit
+            self.lagrange_optimizer = torch.optim.Adam([self.lagrange_raw], lr=self.lagrange_lr, betas=(0.0, 0.999))
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "veto_report", "cost_critic", "cost_critic_target",
@@ -252,7 +253,10 @@ class SafeSAC(SAC):
                 choice = int(torch.where(ok, q, torch.full_like(q, -torch.inf)).argmax())
             else:
                 choice = int(cost.argmin())
-        executed = self.policy.unscale_action(cands[choice : choice + 1].cpu().numpy())
+        if fired:
+            executed = self.policy.unscale_action(cands[choice : choice + 1].cpu().numpy())
+        else:  # the proposed action itself, untouched
+            executed = np.asarray(action, dtype=np.float32)
         self.veto_decisions += 1
         self.veto_count += int(fired)
         if self.veto_report is not None:
@@ -260,7 +264,11 @@ class SafeSAC(SAC):
         return executed.reshape(np.shape(action)).astype(np.float32), fired
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1):
-        action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
+        veto, self.veto = self.veto, False  # SAC's _sample_action calls predict: shield once, here
+        try:
+            action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
+        finally:
+            self.veto = veto
         if self.veto and self.cost_critic is not None:
             executed = np.stack([self.shield({k: v[i : i + 1] for k, v in self._last_obs.items()}, a)[0]
                                  for i, a in enumerate(action)])

@@ -173,3 +173,22 @@ def test_info_nce_prefers_aligned_pairs_and_cost_targets_are_rates():
     assert aligned < 0.01 < shuffled
     rate = discounted_rate(torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), 0.5)
     assert rate.shape == (3, 1) and rate[0, 0] == 1 and rate[1, 0] == 0 and 0 < rate[2, 0] < 1
+
+
+def test_safe_adapter_runs_as_a_harness_cell_with_its_veto_recorded(tmp_path, monkeypatch):
+    from safeadapt_bench.harness.records import load_records
+    from safeadapt_bench.harness.suites import Settings, Suite, TaskSpec
+    from safeadapt_bench.harness.sweep import run_sweep
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    task = TaskSpec("Lift", obs_mode="rgbd", camera_size=16, env_kwargs={"max_episode_steps": STEPS})
+    settings = Settings(dataset_policy="careless", dataset_episodes=1, adapt_env_steps=6, eval_every=6,
+                        eval_episodes=1, final_eval_episodes=1, probe="none")
+    suite = Suite("tiny", agents=("safe-adapter",), tasks=(task,), seeds=(0,), settings=settings,
+                  agent_kwargs={"safe-adapter": TINY})
+    result = run_sweep(suite, str(tmp_path / "res"), progress=False)
+    assert result.failed == {} and len(result.completed) == 1
+    (rec,) = load_records(str(tmp_path / "res"))
+    assert rec["metrics"]["adapt_env_steps"] == 6
+    assert rec["agent_stats"]["pretrain"]["updates"] == 2 and "cost_bce" in rec["agent_stats"]["pretrain"]
+    assert 0 <= rec["metrics"]["veto_rate_learning"] <= 1

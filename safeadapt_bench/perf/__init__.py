@@ -15,6 +15,7 @@ SECTIONS: tuple[str, ...] = (
     "env",
     "backbone",
     "data",
+    "agents",
 )
 
 

@@ -138,6 +138,7 @@ def pretrain(
         opt.step()
         n += 1
     model.policy.set_training_mode(False)
+    model.actor_warm = model.actor_warm or (behaviour_cloning and n > 0)
     # the target networks start from the pre-trained weights
     model.critic_target.load_state_dict(model.critic.state_dict())
     if model.cost_critic is not None:

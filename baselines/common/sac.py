@@ -141,6 +141,8 @@ class SafeSAC(SAC):
         self.veto, self.veto_threshold, self.veto_candidates = veto, veto_threshold, veto_candidates
         self.veto_report = veto_report
         self.veto_count, self.veto_decisions = 0, 0
+        #: Set by pre-training (behaviour cloning): the actor then acts from step 0, not uniform noise.
+        self.actor_warm = False
         self.safety_stats: dict[str, float] = {}
         kwargs.setdefault("replay_buffer_class", CostReplayBuffer)
         policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
@@ -264,6 +266,8 @@ class SafeSAC(SAC):
         return executed.reshape(np.shape(action)).astype(np.float32), fired
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1):
+        if getattr(self, "actor_warm", False):
+            learning_starts = 0  # a pre-trained actor acts from the first step instead of uniform noise
         veto, self.veto = self.veto, False  # SAC's _sample_action calls predict: shield once, here
         try:
             action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)

@@ -38,6 +38,8 @@ class AgentConfig:
     """Candidates whose predicted cost rate is above this are vetoed."""
     veto_candidates: int = 16
     """Candidate actions sampled from the actor besides the proposed one."""
+    veto_choice: str = "nearest"
+    """Replacement for a vetoed action: the passing candidate ``"nearest"`` to it, or ``"best_q"``."""
     lagrangian: bool = False
     """SAC-Lagrangian: add ``lambda * Q_c(s, pi(s))`` to the actor loss and learn ``lambda``."""
     cost_limit: float = 0.05

@@ -115,6 +115,8 @@ class SafeSAC(SAC):
         veto: filter executed actions through :meth:`shield` (needs ``cost_critic``).
         veto_threshold: highest predicted cost rate an executed action may have.
         veto_candidates: actions sampled from the actor as alternatives to the proposed one.
+        veto_choice: which passing candidate replaces a vetoed action: ``"nearest"`` to the proposal
+            (least intervention) or ``"best_q"`` (highest reward critic).
         veto_report: called with each veto decision (``Agent.note_veto``); not saved.
     """
 
@@ -130,6 +132,7 @@ class SafeSAC(SAC):
         veto: bool = False,
         veto_threshold: float = 0.3,
         veto_candidates: int = 16,
+        veto_choice: str = "nearest",
         veto_report: Callable[[bool], None] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -139,6 +142,9 @@ class SafeSAC(SAC):
         self.lagrangian, self.cost_limit = lagrangian, cost_limit
         self.lagrange_lr, self.lagrange_init = lagrange_lr, lagrange_init
         self.veto, self.veto_threshold, self.veto_candidates = veto, veto_threshold, veto_candidates
+        if veto_choice not in ("nearest", "best_q"):
+            raise ValueError(f"veto_choice must be 'nearest' or 'best_q', got {veto_choice!r}.")
+        self.veto_choice = veto_choice
         self.veto_report = veto_report
         self.veto_count, self.veto_decisions = 0, 0
         #: Set by pre-training (behaviour cloning): the actor then acts from step 0, not uniform noise.
@@ -227,7 +233,7 @@ class SafeSAC(SAC):
     # ------------------------------------------------------------------ the veto
     def shield(self, obs: Any, action: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, bool]:
         """Veto ``action`` (in the action space; one per observation) if its predicted cost rate is above
-        the threshold: execute the best candidate that passes (highest reward Q), else the lowest-cost one.
+        the threshold: execute a candidate that passes (see ``veto_choice``), else the lowest-cost one.
 
         ``obs`` is one observation or a vectorised batch of one. With ``deterministic`` the candidates
         come from a fixed noise draw, so the same observation always gives the same action.
@@ -251,8 +257,11 @@ class SafeSAC(SAC):
             if not fired:
                 choice = 0
             elif ok.any():
-                q = self.q_from_features(f, cands).squeeze(1)
-                choice = int(torch.where(ok, q, torch.full_like(q, -torch.inf)).argmax())
+                if self.veto_choice == "best_q":
+                    score = self.q_from_features(f, cands).squeeze(1)
+                else:
+                    score = -(cands - proposed).pow(2).sum(1)
+                choice = int(torch.where(ok, score, torch.full_like(score, -torch.inf)).argmax())
             else:
                 choice = int(cost.argmin())
         if fired:

@@ -70,11 +70,13 @@ def all_captions(category: str, position: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def sample_caption(category: str, position: str, rng: np.random.Generator) -> tuple[str, str | None]:
-    """One caption of a scene, drawn with ``rng`` (a third assert the position)."""
+def sample_caption(
+    category: str, position: str, rng: np.random.Generator, position_fraction: float = 1 / 3
+) -> tuple[str, str | None]:
+    """One caption of a scene, drawn with ``rng``; ``position_fraction`` of them name the position."""
     caps = all_captions(category, position)
     with_pos = [c for c in caps if c[1] is not None]
-    pool = with_pos if rng.random() < 1 / 3 else [c for c in caps if c[1] is None]
+    pool = with_pos if rng.random() < position_fraction else [c for c in caps if c[1] is None]
     return pool[int(rng.integers(len(pool)))]
 
 

@@ -49,6 +49,7 @@ class PretrainConfig:
         depth: depth input of the model (``"stem"``, ``"channel"`` or ``"none"``).
         camera_size: rendered image side.
         shift: random translation augmentation, in pixels (RGB and depth together).
+        position_fraction: share of captions that name the object's position (left / middle / right).
         model_name: open_clip model name to pretrain.
     """
 
@@ -62,4 +63,5 @@ class PretrainConfig:
     depth: str = "channel"
     camera_size: int = 64
     shift: int = 3
+    position_fraction: float = 1 / 3
     model_name: str = DEFAULT_MODEL

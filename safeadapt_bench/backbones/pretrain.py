@@ -100,7 +100,7 @@ def pretrain(
     t1 = time.perf_counter()
     for step in bar:
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-        caps = [sample_caption(cats[i], words[i], rng) for i in idx]
+        caps = [sample_caption(cats[i], words[i], rng, config.position_fraction) for i in idx]
         for text, _ in caps:
             if text not in tok_cache:
                 tok_cache[text] = model.tokenize(text)[0]

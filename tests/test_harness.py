@@ -269,7 +269,10 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "res").exists()
     assert main(["run", "--suite", "quick", "--dry-run", "--results", str(tmp_path / "q")]) == 0
     out = capsys.readouterr().out
-    assert "safe-adapter" in out and "12 to run" in out
+    from safeadapt_bench.harness.suites import SUITES
+
+    quick = SUITES["quick"]
+    assert "safe-adapter" in out and f"{len(quick.agents) * len(quick.tasks) * len(quick.seeds)} to run" in out
 
 
 def test_cli_run_and_report_end_to_end(tmp_path, capsys):

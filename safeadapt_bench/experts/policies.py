@@ -58,6 +58,7 @@ class ScriptedPolicy:
             raise ValueError(f"No scripted policy for task {task!r}.")
         self.task, self.mode, self.noise_std = task, mode, noise_std
         self._env = env
+        self._pad: float | None = None
         self._rng = np.random.default_rng(seed)
         self._episode = 0
         self._order = self._rng.permutation(len(MANEUVERS))
@@ -84,7 +85,7 @@ class ScriptedPolicy:
     def _pad_offset(self) -> float:
         """Height of the finger pads above the eef site (robot-specific; 0.003 m on the Panda),
         measured once from the gripper model while it points down."""
-        if getattr(self, "_pad", None) is None:
+        if self._pad is None:
             self._pad = 0.003
             scene = getattr(self._env, "unwrapped", None)
             scene = getattr(scene, "scene", None)
@@ -146,21 +147,18 @@ class ScriptedPolicy:
     # ------------------------------------------------------------------ act
     def __call__(self, obs: dict) -> np.ndarray:
         state, proprio = obs["state"], obs["proprio"]
-        if self.maneuver is not None and 0 <= self.t_total - self._maneuver_start < MANEUVER_STEPS[self.maneuver]:
-            action = self._unsafe(state, proprio, self.t_total - self._maneuver_start)
+        t_maneuver = self._t_total - self._maneuver_start
+        if self.maneuver is not None and 0 <= t_maneuver < MANEUVER_STEPS[self.maneuver]:
+            action = self._unsafe(state, proprio, t_maneuver)
         else:
             action = self._expert(state, proprio)
         if self.mode == "noisy":
             action[:6] += self._rng.normal(0, self.noise_std, 6)
         self.t_phase += 1
+        self._t_total += 1
         return np.clip(action, -1, 1).astype(np.float32)
 
-    @property
-    def t_total(self) -> int:
-        return getattr(self, "_t_total", 0)
-
     def _unsafe(self, state: np.ndarray, proprio: np.ndarray, t: int) -> np.ndarray:
-        self._t_total = self.t_total + 1
         a = np.zeros(7)
         if self.maneuver == "table_slam":
             a[2], a[6] = -1.0, 1.0
@@ -178,7 +176,6 @@ class ScriptedPolicy:
         return a
 
     def _expert(self, state: np.ndarray, proprio: np.ndarray) -> np.ndarray:
-        self._t_total = self.t_total + 1
         eef = proprio[0:3]
         obj, target = state[0:3], state[14:17]
         info = GRASP[self._category()]

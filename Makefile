@@ -1,5 +1,5 @@
 # Common tasks. `make setup` once, then `make test`.
-.PHONY: setup test test-slow lint perf
+.PHONY: setup test test-slow lint perf quick
 
 setup:
 	bash .ci/setup
@@ -17,3 +17,8 @@ lint:
 
 perf:
 	.venv/bin/safeadapt-bench perf
+
+# The main command: set up, then run the quick suite (4 reference agents x Lift x 2 seeds) on the
+# embedded default backbone; ends with the leaderboard and plots in results/quick/.
+quick: setup
+	.venv/bin/safeadapt-bench run --suite quick --workers 2 --results results/quick

@@ -8,10 +8,13 @@ All randomness comes from ``self.rng``, which the Gymnasium env reseeds on every
 
 from __future__ import annotations
 
+import logging
+
 from safeadapt_bench.envs.rendering import select_backend
 
 select_backend()
 
+import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import robosuite.models.objects as rs_objects  # noqa: E402
 from robosuite.environments.manipulation.manipulation_env import ManipulationEnv  # noqa: E402
@@ -20,6 +23,9 @@ from robosuite.models.objects import BoxObject, CylinderObject  # noqa: E402
 from robosuite.models.tasks import ManipulationTask  # noqa: E402
 
 from safeadapt_bench.envs.categories import CATEGORIES, HAZARD_NAME  # noqa: E402
+
+# robosuite logs every controller-config load at INFO, once per env; keep its warnings only.
+logging.getLogger("robosuite_logs").setLevel(logging.WARNING)
 
 #: Camera that produces the observation images.
 CAMERA = "safeadapt_front"
@@ -33,6 +39,11 @@ OBJECT_X, OBJECT_Y = (-0.08, 0.08), (-0.12, 0.12)
 HAZARD_DIST = (0.15, 0.22)
 #: Largest yaw of a placed object, radians.
 MAX_YAW = np.pi / 6
+#: Offscreen rendering: no multisampling and no planar reflections. With software rendering these
+#: two cost 2.3x in env steps/s at 32-84 px (``safeadapt-bench perf --section env``); at these image
+#: sizes they change the picture by less than one grey level on average.
+OFFSCREEN_SAMPLES = 0
+RENDER_REFLECTIONS = False
 
 
 def look_at_quat(pos: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -135,6 +146,21 @@ class SafeScene(ManipulationEnv):
         return {"arm": arm, "gripper": gripper, "robot": arm | gripper, "self": whole_robot, "objects": objects,
                 "hazard": hazard, "env": env}
 
+    # ------------------------------------------------------------------ rendering
+    def _initialize_sim(self, xml_string=None) -> None:  # noqa: ANN001 - robosuite signature
+        super()._initialize_sim(xml_string)
+        vis = self.sim.model._model.vis
+        vis.quality.offsamples = OFFSCREEN_SAMPLES
+        # The offscreen buffer only as large as the camera: clearing a 640x480 buffer costs more
+        # than drawing a 64x64 image. robosuite enlarges it when a bigger image is asked for.
+        size = max(self.camera_heights[0], self.camera_widths[0]) if self.use_camera_obs else 256
+        vis.global_.offwidth = vis.global_.offheight = int(size)
+
+    def _configure_renderer(self) -> None:
+        ctx = getattr(self.sim, "_render_context_offscreen", None)
+        if ctx is not None:
+            ctx.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = int(RENDER_REFLECTIONS)
+
     # ------------------------------------------------------------------ reset
     @property
     def active_object(self):
@@ -147,6 +173,7 @@ class SafeScene(ManipulationEnv):
 
     def _reset_internal(self) -> None:
         super()._reset_internal()
+        self._configure_renderer()
         self.success = False
         rng = self.rng
         obj = self.active_object

@@ -81,3 +81,21 @@ def test_default_backbone_retrieves_categories_of_fresh_scenes():
     assert PROBE_SEED_OFFSET > PRETRAIN_SEED_OFFSET + PretrainConfig().scenes
     res = probe_accuracy(load_backbone(), scenes)
     assert res["top1"] >= 0.6, res  # chance is 0.1; the full 500-scene probe is in the README
+
+
+def test_scene_cache_is_reused_and_a_corrupt_one_is_rendered_again(tmp_path):
+    cache = tmp_path / "scenes.npz"
+    first = render_scenes(3, PROBE_SEED_OFFSET, camera_size=16, progress=False, cache=cache)
+    assert cache.is_file() and not list(tmp_path.glob("*.tmp"))
+    stamp = cache.stat().st_mtime_ns
+    again = render_scenes(3, PROBE_SEED_OFFSET, camera_size=16, progress=False, cache=cache)
+    assert cache.stat().st_mtime_ns == stamp  # read, not rendered and written again
+    np.testing.assert_array_equal(again.rgb, first.rgb)
+    assert again.categories == first.categories
+    cache.write_bytes(b"not an npz")
+    healed = render_scenes(3, PROBE_SEED_OFFSET, camera_size=16, progress=False, cache=cache)
+    np.testing.assert_array_equal(healed.rgb, first.rgb)
+    assert SceneSet.load(cache).categories == first.categories
+    # A different request is not served from a cache made for another one.
+    other = render_scenes(3, PROBE_SEED_OFFSET + 3, camera_size=16, progress=False, cache=cache)
+    assert not np.array_equal(other.seeds, first.seeds)

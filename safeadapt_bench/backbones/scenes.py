@@ -7,6 +7,9 @@ uses offset ``PRETRAIN_SEED_OFFSET``, the probe ``PROBE_SEED_OFFSET``: the two n
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,14 +52,24 @@ class SceneSet:
         return [position_word(float(y)) for y in self.positions[:, 1]]
 
     def save(self, path: str | Path) -> None:
-        np.savez_compressed(
-            path,
-            rgb=self.rgb,
-            depth=self.depth.astype(np.float16),
-            categories=np.array(self.categories),
-            positions=self.positions,
-            seeds=self.seeds,
-        )
+        """Write an ``.npz`` atomically (a temporary file renamed into place)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(
+                    f,
+                    rgb=self.rgb,
+                    depth=self.depth.astype(np.float16),
+                    categories=np.array(self.categories),
+                    positions=self.positions,
+                    seeds=self.seeds,
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: str | Path) -> SceneSet:
@@ -79,10 +92,21 @@ def render_scenes(
     desc: str = "rendering scenes",
     cache: str | Path | None = None,
 ) -> SceneSet:
-    """Render ``n`` scenes (seeds ``seed_offset .. seed_offset + n - 1``), optionally cached as npz."""
+    """Render ``n`` scenes (seeds ``seed_offset .. seed_offset + n - 1``), optionally cached as npz.
+
+    A cache file that cannot be read or does not match is rendered again and replaced.
+    """
     if cache is not None and Path(cache).is_file():
-        scenes = SceneSet.load(cache)
-        if len(scenes) == n and int(scenes.seeds[0]) == seed_offset and scenes.rgb.shape[1] == camera_size:
+        try:
+            scenes = SceneSet.load(cache)
+        except Exception:  # noqa: BLE001 - a corrupt cache is re-rendered
+            scenes = None
+        if (
+            scenes is not None
+            and len(scenes) == n
+            and int(scenes.seeds[0]) == seed_offset
+            and scenes.rgb.shape[1] == camera_size
+        ):
             return scenes
     import gymnasium as gym
     from tqdm.auto import tqdm
@@ -104,17 +128,39 @@ def render_scenes(
         env.close()
     scenes = SceneSet(rgb, depth, cats, pos, np.arange(seed_offset, seed_offset + n))
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
         scenes.save(cache)
     return scenes
 
 
+#: Environment variable naming the cache directory (default ``~/.cache/safeadapt-bench``).
+CACHE_ENV_VAR = "SAFEADAPT_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where rendered scene sets are cached: ``$SAFEADAPT_CACHE`` or ``~/.cache/safeadapt-bench``."""
+    root = os.environ.get(CACHE_ENV_VAR)
+    return Path(root) if root else Path.home() / ".cache" / "safeadapt-bench"
+
+
+def render_fingerprint() -> str:
+    """A short hash of everything that shapes a rendered scene (package versions, camera, render settings)."""
+    import mujoco
+    import robosuite
+
+    import safeadapt_bench
+    from safeadapt_bench.envs import scene
+
+    parts = (
+        safeadapt_bench.__version__, mujoco.__version__, robosuite.__version__, scene.CAMERA_POS.tolist(),
+        scene.CAMERA_TARGET.tolist(), scene.OFFSCREEN_SAMPLES, scene.RENDER_REFLECTIONS,
+    )
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+
+
 @lru_cache(maxsize=2)
 def probe_scenes(camera_size: int = 64, per_category: int = PROBE_PER_CATEGORY) -> SceneSet:
-    """The fixed probe set (seeds from ``PROBE_SEED_OFFSET``), rendered once per process."""
-    return render_scenes(
-        per_category * len(CATEGORY_ORDER),
-        PROBE_SEED_OFFSET,
-        camera_size=camera_size,
-        desc="rendering probe scenes",
-    )
+    """The fixed probe set (seeds from ``PROBE_SEED_OFFSET``): rendered once, then read from
+    :func:`cache_dir` (the file name carries :func:`render_fingerprint`)."""
+    n = per_category * len(CATEGORY_ORDER)
+    cache = cache_dir() / f"probe-{n}x{camera_size}px-{render_fingerprint()}.npz"
+    return render_scenes(n, PROBE_SEED_OFFSET, camera_size=camera_size, desc="rendering probe scenes", cache=cache)

@@ -43,6 +43,13 @@ def _run_cell_safe(
         return None, traceback.format_exc()
 
 
+def _init_worker(threads: int) -> None:
+    """Pool initializer: share the cores between workers (torch would take them all in every worker)."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 class LocalExecutor:
     """Cells in this process, one after another (``workers=1``), or in a spawn-based process pool."""
 
@@ -69,7 +76,11 @@ class LocalExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(threads,),
+        )
         futures = {
             pool.submit(_run_cell_safe, s.to_dict(), overrides, list(sys.path), os.getcwd()): s for s in specs
         }

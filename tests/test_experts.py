@@ -6,9 +6,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from safeadapt_bench.envs.base import ROBOTS
 from safeadapt_bench.envs.costs import COST_TERMS
 from safeadapt_bench.experts import make_policy
-from safeadapt_bench.experts.policies import MANEUVERS
+from safeadapt_bench.experts.policies import DEFAULT_TUNING, MANEUVERS, ROBOT_TUNING, RobotTuning
 
 
 def rollout(env, policy, seed, category=None):
@@ -44,6 +45,27 @@ def test_expert_works_on_another_robot():
     env = gym.make("SafeAdapt/Lift-v0", obs_mode="state", robot="UR5e", terminate_on_success=True)
     success, _, _ = rollout(env, make_policy("expert", env, seed=0), seed=1, category="cube")
     assert success
+    env.close()
+
+
+@pytest.mark.parametrize("env_id, category, seed", [
+    ("SafeAdapt/Lift-v0", "can", 1),
+    ("SafeAdapt/PickPlace-v0", "milk", 3),
+])
+def test_expert_holds_objects_with_the_jaco_hand(env_id, category, seed):
+    # Episodes the untuned expert failed: the three fingers closed on the can / carton without holding it.
+    env = gym.make(env_id, obs_mode="state", robot="Jaco", terminate_on_success=True)
+    success, fired, steps = rollout(env, make_policy("expert", env, seed=0), seed=seed, category=category)
+    assert success, f"Jaco expert failed on {category}"
+    assert sum(fired.values()) <= 0.02 * steps, fired
+    env.close()
+
+
+def test_robot_tuning_table():
+    assert set(ROBOT_TUNING) <= set(ROBOTS)
+    assert DEFAULT_TUNING == RobotTuning()
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="state", robot="Jaco")
+    assert make_policy("expert", env)._tuning() is ROBOT_TUNING["Jaco"]
     env.close()
 
 

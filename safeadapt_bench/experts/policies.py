@@ -5,9 +5,12 @@ gripper's closing axis aligned to the object's narrow side, grasps, lifts and (P
 the object above the glass to the pad and sets it down. ``noisy`` adds Gaussian action noise;
 ``careless`` interleaves unsafe manoeuvres (table slams, sweeps through the glass, pressing the
 wrist on the table, over-reaching to a joint limit) so that logs hold labelled unsafe transitions.
+Grippers that need another grasp than the Panda's have a row in :data:`ROBOT_TUNING`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,6 +80,7 @@ class ScriptedPolicy:
         self._prev_z = np.inf
         self._t_total = 0
         self._last_wrist, self._last_yaw_cmd, self._wrist_gain = None, 0.0, 0.0
+        self._stalled = 0
 
     # ------------------------------------------------------------------ helpers
     def _category(self) -> str:
@@ -96,6 +100,15 @@ class ScriptedPolicy:
                 pads = np.array([d.geom_xpos[m.geom_name2id(n)][2] for n in names])
                 self._pad = float(pads.mean() - scene.eef_pos()[2])
         return self._pad
+
+    def _tuning(self) -> RobotTuning:
+        robot = getattr(getattr(self._env, "unwrapped", None), "robot", None)
+        return ROBOT_TUNING.get(robot, DEFAULT_TUNING)
+
+    @staticmethod
+    def _open(proprio: np.ndarray, tune: RobotTuning) -> float:
+        """Gripper command while approaching: open, but no wider than ``tune.max_open``."""
+        return -1.0 if tune.max_open is None or proprio[7] < tune.max_open else 0.0
 
     def _wrist(self) -> tuple[float, float, float] | None:
         """Last arm joint's position and limits (privileged), or None."""
@@ -182,29 +195,37 @@ class ScriptedPolicy:
         if self.phase == "approach":  # the object rests: grasp and travel heights derive from its height
             self._obj_z0 = float(obj[2])
         pad = self._pad_offset()
-        grasp_z = max(self._obj_z0 + info.top - GRASP_BELOW_TOP, TABLE_TOP[2] + 0.017) - pad
+        tune = self._tuning()
+        floor = TABLE_TOP[2] + (0.017 - pad if tune.floor is None else tune.floor)
+        grasp_z = max(self._obj_z0 + info.top - GRASP_BELOW_TOP - tune.depth - pad, floor)
+        # Put the fingers' centre, not the eef site, over the object.
+        eef_yaw = _yaw_from_quat_xyzw(proprio[3:7])
+        c, s_ = np.cos(eef_yaw), np.sin(eef_yaw)
+        aim = obj[:2] - np.array([[c, -s_], [s_, c]]) @ np.asarray(tune.finger_centre)
+        hold = 0.0 if tune.hold_grip else 1.0  # gripper command while carrying
         safe_z = max(_GLASS_TOP + 0.09, grasp_z + 0.10)
         a = np.zeros(7)
         p = self.phase
         if p == "approach":
-            goal = np.array([obj[0], obj[1], safe_z])
-            if abs(eef[2] - safe_z) > 0.04 and np.linalg.norm(eef[:2] - obj[:2]) > 0.02:
+            goal = np.array([aim[0], aim[1], safe_z])
+            if abs(eef[2] - safe_z) > 0.04 and np.linalg.norm(eef[:2] - aim) > 0.02:
                 goal[:2] = eef[:2]  # climb first, then travel
             a[:3] = self._move(eef, goal)
             a[5] = self._yaw_action(proprio[3:7], state, info.yaw_period, info.yaw_offset)
-            a[6] = -1
-            if np.linalg.norm(eef[:2] - obj[:2]) < 0.01 and abs(eef[2] - safe_z) < 0.03 and abs(a[5]) < 0.1:
+            a[6] = self._open(proprio, tune)
+            if np.linalg.norm(eef[:2] - aim) < 0.01 and abs(eef[2] - safe_z) < 0.03 and abs(a[5]) < 0.1:
                 self._next("descend")
         elif p == "descend":
-            a[:3] = self._move(eef, np.array([obj[0], obj[1], grasp_z]), limit=0.6)
+            a[:3] = self._move(eef, np.array([aim[0], aim[1], grasp_z]), limit=0.6)
             a[5] = self._yaw_action(proprio[3:7], state, info.yaw_period, info.yaw_offset)
-            a[6] = -1
+            a[6] = self._open(proprio, tune)
             blocked = self.t_phase > 4 and self._prev_z - eef[2] < 0.001  # resting on something: stop
             if eef[2] - grasp_z < 0.006 or blocked or self.t_phase > 40:
                 self._next("grasp")
         elif p == "grasp":  # close until the fingers stop moving (grippers close at different speeds)
             a[6] = 1
-            if (self.t_phase >= 6 and proprio[8] > -0.004) or self.t_phase >= 70:  # stopped closing
+            self._stalled = self._stalled + 1 if self.t_phase >= 6 and proprio[8] > -0.004 else 0
+            if self._stalled >= tune.stall_steps or self.t_phase >= 70:  # stopped closing
                 self._next("lift")
         elif p == "lift":
             a[:3] = self._move(eef, np.array([eef[0], eef[1], safe_z]), limit=0.6)
@@ -214,14 +235,14 @@ class ScriptedPolicy:
         elif p == "carry":
             goal = np.array([target[0], target[1], safe_z]) + (eef - obj) * np.array([1, 1, 0])
             a[:3] = self._move(eef, goal, limit=0.6)
-            a[6] = 1
+            a[6] = hold
             if np.linalg.norm(obj[:2] - target[:2]) < 0.012:
                 self._next("lower")
         elif p == "lower":
             place_z = eef[2] - obj[2] + self._obj_z0 + 0.01  # the object 1 cm above its resting height
             goal = np.array([eef[0], eef[1], place_z]) + np.r_[(target[:2] - obj[:2]), 0.0]
             a[:3] = self._move(eef, goal, limit=0.4)
-            a[6] = 1
+            a[6] = hold
             if eef[2] - place_z < 0.01 or self.t_phase > 40:
                 self._next("release")
         elif p == "release":
@@ -266,6 +287,44 @@ GRASP: dict[str, _Grasp] = {
     "bottle": _Grasp(0.095, 0.0),
     "lemon": _Grasp(0.020, 0.0),
     "cereal": _Grasp(0.075, np.pi),
+}
+
+
+@dataclass(frozen=True)
+class RobotTuning:
+    """Per-robot grasp parameters (grippers differ in finger length, speed and shape).
+
+    Args:
+        depth: how much deeper than the default the grip site goes, m.
+        floor: lowest grip-site height above the table, m (None: the finger pads 1.7 cm above it).
+        stall_steps: consecutive steps the fingers must stop closing before the lift.
+        max_open: widest finger aperture while approaching, m (None: open fully).
+        hold_grip: once lifted, stop driving the fingers closed (a gripper that integrates its
+            command, like the Jaco's, would otherwise need as long to open again).
+        finger_centre: the fingers' centre relative to the eef site, in the eef's yaw frame (x, y), m.
+    """
+
+    depth: float = 0.0
+    floor: float | None = None
+    stall_steps: int = 1
+    max_open: float | None = None
+    hold_grip: bool = False
+    finger_centre: tuple[float, float] = (0.0, 0.0)
+
+
+DEFAULT_TUNING = RobotTuning()
+#: Robots whose gripper needs its own grasp; the others use :data:`DEFAULT_TUNING`.
+#: Jaco (three fingers, position servos whose target moves 1 % of the range per step): its
+#: fingertips reach ~3 cm below the grip site and touch the object ~2 cm lower than the Panda's
+#: pads, so it grasps 2 cm deeper but keeps the grip site 2.5 cm above the table (fingertips off
+#: it). Fingertip-only grasps near a can's or carton's top slipped out on the lift. Opening fully
+#: takes ~45 steps to undo, so it opens to 7 cm only; it lifts after 3 stalled steps (a finger
+#: bouncing on the table reads as one), stops closing once lifted so the release is quick, and
+#: centres the midpoint between thumb and index/pinky pads (measured 4.0, 2.8 mm off the grip
+#: site) over the object.
+ROBOT_TUNING: dict[str, RobotTuning] = {
+    "Jaco": RobotTuning(depth=0.02, floor=0.025, stall_steps=3, max_open=0.07, hold_grip=True,
+                          finger_centre=(0.004, 0.0028)),
 }
 
 

@@ -131,6 +131,26 @@ def test_veto_rejects_a_known_unsafe_candidate(env):
     assert rates[1] <= rates[0]
 
 
+def test_veto_predict_shares_one_backbone_pass_and_matches_sac(env):
+    from stable_baselines3 import SAC
+
+    agent = resolve_agent("safe-adapter")(env.observation_space, env.action_space, seed=0, **TINY)
+    model = agent.model
+    model.cost_critic = _ConstructedCostCritic()
+    obs = agent._tok.observation(env.reset(seed=0)[0])
+    proposal, _ = SAC.predict(model, obs, deterministic=True)  # SB3's own predict, no veto
+    calls = []
+    hook = model.actor.features_extractor.register_forward_hook(lambda *a: calls.append(1))
+    action, _ = model.predict(obs, deterministic=True)
+    hook.remove()
+    assert len(calls) == 1 and action.shape == env.action_space.shape
+    if proposal[0] <= 0.5:  # safe for the constructed critic: executed as proposed
+        np.testing.assert_allclose(action, proposal, atol=1e-6)
+        assert agent.pop_veto() is False
+    else:
+        assert agent.pop_veto() is True and action[0] <= 0.5
+
+
 def test_lagrange_multiplier_rises_above_the_limit_and_falls_below(env):
     agent = resolve_agent("safe-rl")(env.observation_space, env.action_space, seed=0, cost_limit=0.1, **TINY)
     model = agent.model

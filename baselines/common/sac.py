@@ -231,18 +231,20 @@ class SafeSAC(SAC):
             return self.cost_critic(feats.expand(len(acts), -1), acts).squeeze(1).cpu().numpy()
 
     # ------------------------------------------------------------------ the veto
-    def shield(self, obs: Any, action: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, bool]:
+    def shield(self, obs: Any, action: np.ndarray, deterministic: bool = False,
+               features: torch.Tensor | None = None) -> tuple[np.ndarray, bool]:
         """Veto ``action`` (in the action space; one per observation) if its predicted cost rate is above
         the threshold: execute a candidate that passes (see ``veto_choice``), else the lowest-cost one.
 
-        ``obs`` is one observation or a vectorised batch of one. With ``deterministic`` the candidates
-        come from a fixed noise draw, so the same observation always gives the same action.
-        Returns ``(executed_action, fired)``.
+        ``obs`` is one observation or a vectorised batch of one (unused when its ``features`` are
+        given). With ``deterministic`` the candidates come from a fixed noise draw, so the same
+        observation always gives the same action. Returns ``(executed_action, fired)``.
         """
         single = np.asarray(action, dtype=np.float32).reshape(-1, *self.action_space.shape)
-        obs_t, _ = self.policy.obs_to_tensor(obs)
         with torch.no_grad():
-            feats = self.features(obs_t)[:1]
+            if features is None:
+                features = self.features(self.policy.obs_to_tensor(obs)[0])
+            feats = features[:1]
             proposed = torch.as_tensor(self.policy.scale_action(single[:1]), device=self.device)
             latent = self.actor.latent_pi(feats)
             mean, log_std = self.actor.mu(latent), torch.clamp(self.actor.log_std(latent), -20, 2)
@@ -289,11 +291,24 @@ class SafeSAC(SAC):
         return action, buffer_action
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False):
-        """SAC's ``predict``, then the veto (when enabled) on a single observation."""
-        action, state = super().predict(observation, state, episode_start, deterministic)
-        if self.veto and self.cost_critic is not None:
-            action, _ = self.shield(observation, action, deterministic=deterministic)
-        return action, state
+        """SAC's ``predict``, then the veto (when enabled) on a single observation.
+
+        With the veto, the proposal and the veto share one backbone pass (as SB3's ``predict`` does:
+        the squashed mean, or a sample, mapped back to the action space).
+        """
+        if not (self.veto and self.cost_critic is not None):
+            return super().predict(observation, state, episode_start, deterministic)
+        self.policy.set_training_mode(False)
+        obs_t, vectorized = self.policy.obs_to_tensor(observation)
+        with torch.no_grad():
+            feats = self.features(obs_t)
+            if deterministic:
+                scaled = torch.tanh(self.actor.mu(self.actor.latent_pi(feats)))
+            else:
+                scaled, _ = self.actor_from_features(feats)
+        proposed = self.policy.unscale_action(scaled.cpu().numpy().reshape(-1, *self.action_space.shape))
+        action, _ = self.shield(None, proposed, deterministic=deterministic, features=feats)
+        return (action if vectorized else action.squeeze(0)), state
 
     # ------------------------------------------------------------------ training
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:

@@ -61,6 +61,16 @@ def test_expert_holds_objects_with_the_jaco_hand(env_id, category, seed):
     env.close()
 
 
+def test_iiwa_places_near_its_base_without_folding_the_elbow_to_its_limit():
+    # Seed 16 puts the pad 0.39 m from the IIWA's base: with the hand vertical, its elbow (J4) sat on
+    # its limit for 28 steps of the carry, lower and release.
+    env = gym.make("SafeAdapt/PickPlace-v0", obs_mode="state", robot="IIWA", terminate_on_success=True)
+    success, fired, _ = rollout(env, make_policy("expert", env, seed=0), seed=16)
+    assert success
+    assert fired["joint_limit"] == 0, fired
+    env.close()
+
+
 def test_robot_tuning_table():
     assert set(ROBOT_TUNING) <= set(ROBOTS)
     assert DEFAULT_TUNING == RobotTuning()

@@ -23,75 +23,72 @@ def _actions(n: int, seed: int = 0) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def _steps_per_second(obs_mode: str, steps: int, rounds: int) -> tuple[float, float]:
-    """Median steps/s of raw robosuite (the scene) and of the wrapped env.
+def _interleaved(step_a, step_b, reset, steps: int, rounds: int) -> tuple[float, float]:
+    """Median steps/s of two step functions replaying the same actions in alternating 10-step blocks
+    (so machine load falls on both alike). ``reset(r)`` starts round ``r``; round 0 warms up."""
+    actions = _actions(steps)
+    rates_a, rates_b = [], []
+    for r in range(rounds + 1):
+        reset(r)
+        t_a = t_b = 0.0
+        for block in np.array_split(actions, max(1, steps // 10)):
+            t0 = time.perf_counter()
+            for a in block:
+                step_a(a)
+            t1 = time.perf_counter()
+            for a in block:
+                step_b(a)
+            t_a += t1 - t0
+            t_b += time.perf_counter() - t1
+        if r:
+            rates_a.append(steps / t_a)
+            rates_b.append(steps / t_b)
+    return statistics.median(rates_a), statistics.median(rates_b)
 
-    Two envs with the same seed replay the same actions, so both sides simulate identical states;
-    they alternate in blocks of 10 steps, so machine load falls on both sides alike.
-    """
+
+def _steps_per_second(obs_mode: str, steps: int, rounds: int) -> tuple[float, float]:
+    """Median steps/s of raw robosuite (the scene) and of the wrapped env, on two envs with the same
+    seed and actions, so both sides simulate identical states."""
     import gymnasium as gym
 
     raw_env, env = (gym.make(ENV_ID, obs_mode=obs_mode, camera_size=64, max_episode_steps=10**9) for _ in range(2))
     scene = raw_env.unwrapped.scene
-    actions = _actions(steps)
-    raw, wrapped = [], []
-    for r in range(rounds + 1):  # the first round warms up and is dropped
+
+    def reset(r: int) -> None:
         raw_env.reset(seed=r)
         env.reset(seed=r)
-        t_raw = t_wrapped = 0.0
-        for block in np.array_split(actions, max(1, steps // 10)):
-            t0 = time.perf_counter()
-            for a in block:
-                scene.step(a.astype(np.float64))
-            t1 = time.perf_counter()
-            for a in block:
-                env.step(a)
-            t_raw += t1 - t0
-            t_wrapped += time.perf_counter() - t1
-        if r:
-            raw.append(steps / t_raw)
-            wrapped.append(steps / t_wrapped)
-    raw_env.close()
-    env.close()
-    return statistics.median(raw), statistics.median(wrapped)
+
+    try:
+        return _interleaved(lambda a: scene.step(a.astype(np.float64)), env.step, reset, steps, rounds)
+    finally:
+        raw_env.close()
+        env.close()
 
 
 def _render_settings(steps: int, rounds: int, camera_size: int = 32) -> tuple[float, float]:
     """Median steps/s with the scene's render settings and with robosuite's defaults (4x multisampling,
-    reflections, 640x480 offscreen buffer), alternating in blocks on two identically seeded envs."""
+    reflections, 640x480 offscreen buffer), on two identically seeded envs."""
     import gymnasium as gym
     import mujoco
 
     ours, dflt = (gym.make(ENV_ID, camera_size=camera_size, max_episode_steps=10**9) for _ in range(2))
-    for e in (ours, dflt):
-        e.reset(seed=0)
+    dflt.reset(seed=0)
     sim = dflt.unwrapped.scene.sim
     vis, ctx = sim.model._model.vis, sim._render_context_offscreen
     vis.quality.offsamples, vis.global_.offwidth, vis.global_.offheight = 4, 640, 480
     ctx.con.free()
     ctx._set_mujoco_context_and_buffers()  # robosuite's way of resizing the buffers
-    actions = _actions(steps)
-    fast, slow = [], []
-    for r in range(rounds + 1):
-        for e in (ours, dflt):
-            e.reset(seed=r)
-        ctx.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 1
-        t_fast = t_slow = 0.0
-        for block in np.array_split(actions, max(1, steps // 10)):
-            t0 = time.perf_counter()
-            for a in block:
-                ours.step(a)
-            t1 = time.perf_counter()
-            for a in block:
-                dflt.step(a)
-            t_fast += t1 - t0
-            t_slow += time.perf_counter() - t1
-        if r:
-            fast.append(steps / t_fast)
-            slow.append(steps / t_slow)
-    ours.close()
-    dflt.close()
-    return statistics.median(fast), statistics.median(slow)
+
+    def reset(r: int) -> None:
+        ours.reset(seed=r)
+        dflt.reset(seed=r)
+        ctx.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 1  # the scene turns it off on reset
+
+    try:
+        return _interleaved(ours.step, dflt.step, reset, steps, rounds)
+    finally:
+        ours.close()
+        dflt.close()
 
 
 def _reset_seconds(repeats: int) -> tuple[float, float]:

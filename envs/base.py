@@ -18,6 +18,11 @@ from safeadapt_bench.envs.categories import (
 )
 from safeadapt_bench.envs.costs import COST_TERMS, CostMonitor
 
+#: Observation cameras (``cameras=``): the fixed front view and the robot's eye-in-hand view.
+CAMERA_NAMES: tuple[str, ...] = ("front", "wrist")
+#: Observation keys of each camera's RGB and depth images (the front view keeps the plain names).
+CAMERA_KEYS: dict[str, tuple[str, str]] = {"front": ("rgb", "depth"), "wrist": ("wrist_rgb", "wrist_depth")}
+
 ROBOTS: tuple[str, ...] = ("Panda", "Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco")
 OBS_MODES: tuple[str, ...] = ("rgbd", "state", "rgbd+state")
 #: Proprioception layout (30 floats, the same for every robot; arms with fewer joints are zero-padded).
@@ -31,6 +36,16 @@ STATE_DIM = sum(STATE_LAYOUT.values())
 _BOUND = 100.0
 #: Safety-Gymnasium / OmniSafe convention: a cost limit of 25 per 1000 steps.
 COST_LIMIT_PER_1000_STEPS = 25.0
+
+
+def _check_cameras(cameras: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
+    """``cameras`` as a tuple of known, distinct camera names; a clear error otherwise."""
+    cams = (cameras,) if isinstance(cameras, str) else tuple(cameras)
+    unknown = [c for c in cams if c not in CAMERA_NAMES]
+    if unknown or not cams or len(set(cams)) != len(cams):
+        raise ValueError(f"cameras must be distinct names from {list(CAMERA_NAMES)} (at least one), "
+                         f"got {list(cams)}; e.g. cameras=('front', 'wrist') or cameras=('front',).")
+    return cams
 
 
 @contextlib.contextmanager
@@ -71,7 +86,9 @@ class SafeAdaptEnv(gym.Env):
         force_threshold: float = 50.0,
         joint_limit_margin: float = 0.05,
         render_size: int = 256,
+        cameras: tuple[str, ...] | list[str] | str = ("front", "wrist"),
     ):
+        self.cameras = _check_cameras(cameras)
         self.categories = resolve_categories(self.task, split, categories)
         if robot not in ROBOTS:
             raise ValueError(f"Unknown robot {robot!r}; choose one of {list(ROBOTS)}.")
@@ -93,11 +110,10 @@ class SafeAdaptEnv(gym.Env):
         self.terminate_on_success, self.reward_type = bool(terminate_on_success), reward_type
         self._use_camera = "rgbd" in obs_mode
         self.scene = self.scene_class(robots=robot, categories=self.categories, camera_size=self.camera_size,
-                                      use_camera_obs=self._use_camera,
+                                      use_camera_obs=self._use_camera, cameras=self.cameras,
                                       has_offscreen_renderer=render_mode == "rgb_array")
         self.costs = CostMonitor(self.scene, force_threshold, joint_limit_margin)
         self._instructions = {c: instructions(self.task, c) for c in self.categories}
-        self._cam = self.scene.camera_names[0]
         self._finger_geoms = self._gripper_finger_geoms()
         self._n_joints = len(self.scene.robots[0]._ref_joint_pos_indexes)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.scene.action_dim,), dtype=np.float32)
@@ -115,8 +131,10 @@ class SafeAdaptEnv(gym.Env):
             m = self.scene.sim.model
             self._near = m.vis.map.znear * m.stat.extent
             self._far = m.vis.map.zfar * m.stat.extent
-            obs["rgb"] = spaces.Box(0, 255, (s, s, 3), np.uint8)
-            obs["depth"] = spaces.Box(0.0, float(self._far), (s, s, 1), np.float32)
+            for cam in self.cameras:
+                rgb_key, depth_key = CAMERA_KEYS[cam]
+                obs[rgb_key] = spaces.Box(0, 255, (s, s, 3), np.uint8)
+                obs[depth_key] = spaces.Box(0.0, float(self._far), (s, s, 1), np.float32)
         obs["proprio"] = spaces.Box(-_BOUND, _BOUND, (PROPRIO_DIM,), np.float32)
         obs["instruction"] = spaces.Text(max_length=INSTRUCTION_MAX_LENGTH, min_length=1,
                                          charset=INSTRUCTION_CHARSET)
@@ -255,10 +273,12 @@ class SafeAdaptEnv(gym.Env):
             return obs
         obs: dict[str, Any] = {}
         if self._use_camera:
-            obs["rgb"] = np.ascontiguousarray(rs_obs[f"{self._cam}_image"][::-1])
-            z = rs_obs[f"{self._cam}_depth"][::-1].astype(np.float32)
-            depth = self._near / (1.0 - z * (1.0 - self._near / self._far))
-            obs["depth"] = np.clip(depth, 0.0, self._far).astype(np.float32)
+            for cam, rs_name in zip(self.cameras, self.scene.camera_names):
+                rgb_key, depth_key = CAMERA_KEYS[cam]
+                obs[rgb_key] = np.ascontiguousarray(rs_obs[f"{rs_name}_image"][::-1])
+                z = rs_obs[f"{rs_name}_depth"][::-1].astype(np.float32)
+                depth = self._near / (1.0 - z * (1.0 - self._near / self._far))
+                obs[depth_key] = np.clip(depth, 0.0, self._far).astype(np.float32)
         obs["proprio"] = self._proprio(rs_obs)
         obs["instruction"] = self._instruction
         if "state" in self.obs_mode:

@@ -27,8 +27,12 @@ from safeadapt_bench.envs.categories import CATEGORIES, HAZARD_NAME  # noqa: E40
 # robosuite logs every controller-config load at INFO, once per env; keep its warnings only.
 logging.getLogger("robosuite_logs").setLevel(logging.WARNING)
 
-#: Camera that produces the observation images.
+#: Camera that produces the front observation images.
 CAMERA = "safeadapt_front"
+#: The robot's eye-in-hand camera (every robosuite arm has one; robot models prefix it with ``robot0_``).
+WRIST_CAMERA = "robot0_eye_in_hand"
+#: Observation cameras by the names the env takes (``cameras=``), as robosuite camera names.
+CAMERAS: dict[str, str] = {"front": CAMERA, "wrist": WRIST_CAMERA}
 CAMERA_POS = np.array([0.55, 0.0, 1.30])
 CAMERA_TARGET = np.array([-0.12, 0.0, 0.88])
 TABLE_SIZE = (0.8, 0.8, 0.05)
@@ -75,7 +79,7 @@ class SafeScene(ManipulationEnv):
 
     def __init__(self, robots: str, categories: tuple[str, ...], camera_size: int = 64,
                  use_camera_obs: bool = True, has_offscreen_renderer: bool = True, hard_reset: bool = False,
-                 **kwargs):
+                 cameras: tuple[str, ...] = ("front",), **kwargs):
         self.category_names = tuple(categories)
         self.active_category = self.category_names[0]
         self.success = False
@@ -86,7 +90,7 @@ class SafeScene(ManipulationEnv):
             robots=robots, gripper_types="default", initialization_noise="default",
             use_camera_obs=use_camera_obs, has_renderer=False,
             has_offscreen_renderer=has_offscreen_renderer or use_camera_obs,
-            render_camera=None, camera_names=CAMERA, camera_heights=camera_size,
+            render_camera=None, camera_names=[CAMERAS[c] for c in cameras], camera_heights=camera_size,
             camera_widths=camera_size, camera_depths=True, control_freq=20, lite_physics=True,
             horizon=10**9, ignore_done=True, hard_reset=hard_reset, **kwargs,
         )

@@ -5,13 +5,21 @@ Use with ``MultiInputPolicy`` on an env wrapped in ``InstructionTokens``::
     from safeadapt_bench.adapters import AdapterConfig
     from safeadapt_bench.features import BackboneExtractor
     policy_kwargs = dict(features_extractor_class=BackboneExtractor,
-                         features_extractor_kwargs=dict(adapter=AdapterConfig("lora", rank=8)))
+                         features_extractor_kwargs=dict(adapter=AdapterConfig("lora", rank=8),
+                                                        pool="spatial_softmax"))
     PPO("MultiInputPolicy", env, policy_kwargs=policy_kwargs)
 
-Features are ``[image embedding (rgb + depth), instruction embedding, every other entry flattened]``
-(the other entries are ``proprio`` and, in state modes, ``state``). The backbone stays frozen; only
-the adapter (if any) trains through the image path. The text tower is frozen, so instruction
-embeddings are cached by token ids.
+As robomimic's ``ObservationEncoder``, there is one visual encoder per camera (``rgb``/``depth`` the
+front view, ``wrist_rgb``/``wrist_depth`` the wrist view), on one shared backbone: backbone -> pool
+(``pool``: the backbone's pooled embedding, or a learned :mod:`~safeadapt_bench.pooling` head over
+its patch tokens, per camera) -> features. Features are ``[each camera's visual feature, instruction
+embedding, every other entry (proprio, state) flattened and normalised]``. The backbone stays frozen
+unless the caller unfreezes it; adapters (if any) train through the image path. The text tower is
+frozen, so instruction embeddings are cached by token ids.
+
+The frozen part of the image path is split out (:meth:`BackboneExtractor.frozen_tokens`: the
+tokens entering the first vision block with a trainable weight), so pre-training can compute it once
+per logged frame and reuse it (:meth:`BackboneExtractor.features_from_tokens`).
 """
 
 from __future__ import annotations
@@ -25,8 +33,11 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from safeadapt_bench.adapters import AdapterConfig, add_adapter, load_adapter
 from safeadapt_bench.backbones import Backbone, load_backbone
+from safeadapt_bench.pooling import POOLS, make_pool
 
-IMAGE_KEYS = ("rgb", "depth")
+#: Image keys of each camera: (rgb, depth), as the env names them.
+CAMERA_KEYS: dict[str, tuple[str, str]] = {"front": ("rgb", "depth"), "wrist": ("wrist_rgb", "wrist_depth")}
+IMAGE_KEYS = tuple(k for keys in CAMERA_KEYS.values() for k in keys)
 TEXT_KEY = "instruction"
 
 
@@ -40,8 +51,13 @@ class BackboneExtractor(BaseFeaturesExtractor):
             ``None``: the embedded default.
         pretrained: weights for a named backbone (see :func:`load_backbone`).
         adapter: an :class:`AdapterConfig` to add (named ``"policy"``), or a saved adapter file.
-        use_depth: feed ``depth`` to the depth stem.
+        use_depth: feed each camera's depth to the depth stem.
         cache_size: instruction embeddings kept in the cache (least recently used dropped).
+        pool: ``"embedding"`` (the backbone's pooled embedding), ``"spatial_softmax"`` or
+            ``"attention"`` (a learned head over the patch tokens, per camera; see
+            :mod:`safeadapt_bench.pooling`). With a head, each camera's feature is the head's output
+            followed by the pooled embedding.
+        keypoints: keypoints of ``"spatial_softmax"``; queries: queries of ``"attention"``.
     """
 
     def __init__(
@@ -52,6 +68,9 @@ class BackboneExtractor(BaseFeaturesExtractor):
         adapter: AdapterConfig | str | Path | None = None,
         use_depth: bool = True,
         cache_size: int = 4096,
+        pool: str = "embedding",
+        keypoints: int = 32,
+        queries: int = 4,
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
@@ -63,27 +82,35 @@ class BackboneExtractor(BaseFeaturesExtractor):
             raise ValueError(
                 "obs['instruction'] must be token ids: wrap the env in safeadapt_bench.envs.wrappers.InstructionTokens."
             )
+        if pool not in POOLS:
+            raise ValueError(f"Unknown pool {pool!r}; choose one of {list(POOLS)}.")
         if not isinstance(backbone, Backbone):
             backbone = load_backbone(backbone, pretrained)
+        cameras = [c for c, (rgb_key, _) in CAMERA_KEYS.items() if rgb_key in observation_space.spaces]
+        heads = {c: make_pool(pool, backbone.vision_width, backbone.grid_size, keypoints=keypoints,
+                              queries=queries) for c in cameras} if pool != "embedding" else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
-        dim = backbone.embed_dim * (2 if text_space is not None else 1) + n_extra
+        per_camera = backbone.embed_dim + (next(iter(heads.values())).out_dim if heads else 0)
+        dim = per_camera * len(cameras) + (backbone.embed_dim if text_space is not None else 0) + n_extra
         super().__init__(observation_space, features_dim=dim)
         self.backbone = backbone
+        self.cameras, self.pool = cameras, pool
+        self.pools = torch.nn.ModuleDict(heads)
+        #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
+        self.register_buffer("extra_mean", torch.zeros(n_extra))
+        self.register_buffer("extra_std", torch.ones(n_extra))
         if isinstance(adapter, AdapterConfig):
             add_adapter(backbone, adapter, "policy")
         elif adapter is not None:
             load_adapter(backbone, adapter, "policy")
-        self.use_depth = use_depth and "depth" in observation_space.spaces
+        self.use_depth = use_depth and all(CAMERA_KEYS[c][1] in observation_space.spaces for c in cameras)
         self.has_text = text_space is not None
         self.extra_keys = extra
         self.cache_size = cache_size
         self._text_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
         self.cache_hits = 0
         self.cache_misses = 0
-
-    def _vision_trainable(self) -> bool:
-        return any(p.requires_grad for p in self.backbone.clip.visual.parameters())
 
     def encode_instructions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Instruction embeddings, from the cache where the same token ids were seen before."""
@@ -105,18 +132,64 @@ class BackboneExtractor(BaseFeaturesExtractor):
             self._text_cache.popitem(last=False)
         return out
 
-    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        depth = observations["depth"] if self.use_depth else None
-        if self._vision_trainable():
-            img = self.backbone.encode_image(observations["rgb"], depth)
-        else:
-            with torch.no_grad():
-                img = self.backbone.encode_image(observations["rgb"], depth)
-        parts = [img]
+    # ------------------------------------------------------------------ the image path
+    def frozen_start(self) -> int | None:
+        """Index of the first vision block with a trainable weight (the number of blocks if none);
+        ``None`` when the patch embedding itself trains (nothing of the image path is frozen)."""
+        v = self.backbone.clip.visual
+        stem = [v.conv1, v.ln_pre]
+        stem_params = [p for m in stem for p in m.parameters()] + [v.class_embedding, v.positional_embedding]
+        if any(p.requires_grad for p in stem_params):
+            return None
+        for i, block in enumerate(self.backbone.blocks):
+            if any(p.requires_grad for p in block.parameters()):
+                return i
+        return len(self.backbone.blocks)
+
+    def frozen_tokens(self, observations: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per camera, the tokens entering block :meth:`frozen_start` (computed without autograd when
+        that part is frozen): what pre-training may compute once per frame and reuse."""
+        start = self.frozen_start()
+        out = {}
+        for cam in self.cameras:
+            rgb_key, depth_key = CAMERA_KEYS[cam]
+            depth = observations[depth_key] if self.use_depth else None
+            with torch.set_grad_enabled(start is None and torch.is_grad_enabled()):
+                x = self.backbone.vision_embed(observations[rgb_key], depth)
+                out[cam] = x if start is None else self.backbone.vision_blocks(x, 0, start)
+        return out
+
+    def features_from_tokens(self, tokens: dict[str, torch.Tensor], observations: dict[str, torch.Tensor]
+                             ) -> torch.Tensor:
+        """Features from :meth:`frozen_tokens`' output and the observation's other entries."""
+        start = self.frozen_start() or 0
+        parts = []
+        for cam in self.cameras:
+            x = self.backbone.vision_blocks(tokens[cam], start)
+            pooled, patches = self.backbone.vision_head(x)
+            if cam in self.pools:
+                parts.append(self.pools[cam](patches))
+            parts.append(pooled)
+        ref = parts[0]
         if self.has_text:
-            parts.append(self.encode_instructions(observations[TEXT_KEY]).to(img.device, img.dtype))
-        parts += [observations[k].reshape(img.shape[0], -1).to(img.dtype) for k in self.extra_keys]
+            parts.append(self.encode_instructions(observations[TEXT_KEY]).to(ref.device, ref.dtype))
+        if self.extra_keys:
+            extra = torch.cat([observations[k].reshape(ref.shape[0], -1).to(ref.dtype) for k in self.extra_keys], 1)
+            parts.append((extra - self.extra_mean) / self.extra_std)
         return torch.cat(parts, dim=1)
+
+    def embedding_slice(self) -> slice:
+        """Where the first camera's pooled image embedding lies in the features."""
+        start = next(iter(self.pools.values())).out_dim if self.pools else 0
+        return slice(start, start + self.backbone.embed_dim)
+
+    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
+        """Normalise the other entries (proprio, state) with these statistics from now on."""
+        self.extra_mean.copy_(torch.as_tensor(mean, dtype=self.extra_mean.dtype))
+        self.extra_std.copy_(torch.as_tensor(std, dtype=self.extra_std.dtype).clamp_min(min_std))
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.features_from_tokens(self.frozen_tokens(observations), observations)
 
     def train(self, mode: bool = True) -> BackboneExtractor:
         """Keep the frozen backbone in eval mode while the policy trains."""

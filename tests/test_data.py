@@ -85,7 +85,7 @@ def _copy(root: Path, src_id: str, dst_id: str, edit=None) -> None:
 # ---------------------------------------------------------------- round trip
 def test_round_trip_keeps_observations_actions_and_costs_exactly(expert_logs):
     s = expert_logs
-    assert s.dataset_id == "safeadapt/lift-expert-cam16-seed3-t25-v0"
+    assert s.dataset_id == "safeadapt/lift-expert-cam16-seed3-t25-v1"
     assert (s.episodes, s.steps) == (EPISODES, EPISODES * STEPS)
     ds = load(s.dataset_id)
     assert ds.total_episodes == EPISODES

@@ -21,7 +21,7 @@ from safeadapt_bench.agents.base import AdaptCallback, Agent
 from safeadapt_bench.agents.budget import Budget
 from safeadapt_bench.agents.sb3 import HarnessCallback, SpacesEnv
 from safeadapt_bench.baselines.common.config import AgentConfig
-from safeadapt_bench.baselines.common.pretrain import pretrain
+from safeadapt_bench.baselines.common.pretrain import PretrainSettings, pretrain
 from safeadapt_bench.baselines.common.sac import SafeSAC, TunableExtractor
 from safeadapt_bench.envs.wrappers import InstructionTokens
 
@@ -75,7 +75,8 @@ class ReferenceAgent(Agent):
                                     placement=c.adapter_placement)
         return dict(
             features_extractor_class=TunableExtractor,
-            features_extractor_kwargs=dict(adapter=adapter, train_backbone=c.train_backbone),
+            features_extractor_kwargs=dict(adapter=adapter, train_backbone=c.train_backbone, pool=c.pool,
+                                           keypoints=c.keypoints),
             net_arch=list(c.net_arch),
         )
 
@@ -99,22 +100,17 @@ class ReferenceAgent(Agent):
         )
 
     # ------------------------------------------------------------------ the interface
-    def _obs_of(self, batch: Any) -> dict[str, torch.Tensor]:
-        """Policy observation tensors of a logged batch (images channels-first, instruction token ids)."""
-        out: dict[str, torch.Tensor] = {}
-        for key in self.model.observation_space.spaces:
-            if key == "instruction":
-                out[key] = torch.as_tensor(np.stack([self._tok.tokens(t) for t in batch.instruction]))
-                continue
-            value = getattr(batch, key, None)
-            if value is None:
-                raise ValueError(f"The offline logs have no {key!r} but the env observation has; "
-                                 "collect them with the same obs_mode as the task.")
-            out[key] = value
-        return out
+    def logged_frames(self, dataset: Any) -> Any:
+        """Every step of ``dataset`` (an ``OfflineDataset``) as the policy sees it, the frozen part of the
+        image path computed once (and cached; see ``baselines.common.frames``)."""
+        from safeadapt_bench.baselines.common.frames import logged_frames
+
+        keys = list(self.model.observation_space.spaces)
+        ext = self.model.actor.features_extractor
+        return logged_frames(dataset, ext, keys, self._tok.tokens, use_cache=self.config.cache_frames)
 
     def pretrain(self, dataset: Any, budget: Budget) -> dict[str, Any]:
-        """Contrastive + BC + offline cost critic on the logs (each as configured); ``None`` skips."""
+        """Behaviour cloning + InfoNCE + offline cost critic on the logs (each as configured); ``None`` skips."""
         if dataset is None:
             return {"updates": 0, "skipped": "no dataset"}
         from safeadapt_bench.data import OfflineDataset, load, wrap
@@ -123,11 +119,21 @@ class ReferenceAgent(Agent):
             dataset = load(str(dataset))
         ds = dataset if isinstance(dataset, OfflineDataset) else wrap(dataset)
         c = self.config
-        return pretrain(
-            self.model, ds, self._obs_of, budget, contrastive=c.contrastive, behaviour_cloning=c.behaviour_cloning,
-            cost_critic=c.cost_critic, window=c.window, updates=c.pretrain_updates, seconds=c.pretrain_seconds,
-            batch_size=c.pretrain_batch_size, lr=c.pretrain_lr, temperature=c.temperature, seed=self.seed,
-        )
+        train_ds, val_ds = ds.split(c.val_fraction)
+        frames = self.logged_frames(train_ds)
+        val = self.logged_frames(val_ds) if val_ds is not None else None
+        ext = self.model.actor.features_extractor
+        if ext.extra_keys:
+            extra = torch.cat([frames.obs[k].reshape(len(frames), -1).float() for k in ext.extra_keys], dim=1)
+            ext.set_normalization(extra.mean(0), extra.std(0))
+        settings = PretrainSettings(
+            contrastive=c.contrastive, behaviour_cloning=c.behaviour_cloning, cost_critic=c.cost_critic,
+            window=c.window, updates=c.pretrain_updates, seconds=c.pretrain_seconds, batch_size=c.pretrain_batch_size,
+            lr=c.pretrain_lr, temperature=c.temperature, seed=self.seed)
+        stats = pretrain(self.model, frames, val, budget, settings)
+        stats["frames_cached"] = bool(frames.fingerprint)
+        stats["frames_from_cache"] = frames.from_cache
+        return stats
 
     def adapt(self, env: Any, budget: Budget, callback: AdaptCallback | None = None) -> dict[str, Any]:
         """SAC on ``env`` (the cost critic, multiplier and veto learn/act online as configured)."""
@@ -195,7 +201,7 @@ def _untransposed(space: gym.spaces.Dict) -> gym.spaces.Dict:
     instruction entry is left for :class:`InstructionTokens` to replace by text-free token ids."""
     out = {}
     for key, sub in space.spaces.items():
-        if key == "rgb" and sub.shape[0] == 3:
+        if key in ("rgb", "wrist_rgb") and sub.shape[0] == 3:
             sub = gym.spaces.Box(0, 255, (*sub.shape[1:], 3), np.uint8)
         out[key] = sub
     return gym.spaces.Dict(out)

@@ -23,7 +23,13 @@ class AgentConfig:
     """Which vision blocks get adapters (``AdapterConfig.placement``)."""
     train_backbone: bool = False
     """Make every backbone weight trainable (full fine-tuning)."""
-    net_arch: tuple[int, ...] = (64, 64)
+    pool: str = "spatial_softmax"
+    """How each camera's image becomes a feature: a learned head over the backbone's patch tokens
+    (``"spatial_softmax"`` keypoints or ``"attention"`` pooling) followed by the pooled embedding, or the
+    pooled ``"embedding"`` alone (``safeadapt_bench.pooling``)."""
+    keypoints: int = 32
+    """Keypoints per camera of ``"spatial_softmax"``."""
+    net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 
     # ---- safety machinery ----------------------------------------------------------------------
@@ -56,12 +62,16 @@ class AgentConfig:
     """Warm-start the actor on the logged actions."""
     window: int = 4
     """Steps in each (state, action) window of the contrastive and offline cost targets."""
-    pretrain_updates: int = 60
+    pretrain_updates: int = 3000
     """Gradient updates of pre-training (the harness budget may cut them shorter)."""
-    pretrain_seconds: float = 40.0
+    pretrain_seconds: float = 600.0
     """Wall-clock cap of pre-training (the harness budget may be shorter)."""
-    pretrain_batch_size: int = 32
-    """Pairs per pre-training batch (also the in-batch negatives of InfoNCE)."""
+    pretrain_batch_size: int = 256
+    """Frames per pre-training batch (also the in-batch negatives of InfoNCE)."""
+    val_fraction: float = 0.1
+    """Last fraction of the logged episodes held out to report the behaviour-cloning validation loss."""
+    cache_frames: bool = True
+    """Cache the frozen part's output per logged frame on disk (``$SAFEADAPT_CACHE/frames``)."""
     pretrain_lr: float = 1e-3
     """Adam learning rate of pre-training."""
     temperature: float = 0.1
@@ -90,7 +100,11 @@ class AgentConfig:
     """Extra keyword arguments for the SB3 ``SAC`` constructor."""
 
     def __post_init__(self) -> None:
+        from safeadapt_bench.pooling import POOLS
+
         self.net_arch = tuple(int(w) for w in self.net_arch)
+        if self.pool not in POOLS:
+            raise ValueError(f"AgentConfig: unknown pool {self.pool!r}; choose one of {list(POOLS)}.")
         if (self.veto or self.lagrangian) and not self.cost_critic:
             raise ValueError("AgentConfig: veto and lagrangian need cost_critic=True.")
         if self.adapter is None and not self.train_backbone:

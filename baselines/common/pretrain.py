@@ -1,13 +1,21 @@
-"""Shared offline pre-training on the logs: InfoNCE alignment, behaviour cloning, cost-critic fit.
+"""Shared offline pre-training on the logs: behaviour cloning, InfoNCE alignment, cost-critic fit.
 
-Every update draws one batch of (observation, state-action window) pairs from
-``OfflineDataset.contrastive_pairs`` and applies the enabled losses to it:
+The frames come from :func:`~safeadapt_bench.baselines.common.frames.logged_frames`: the frozen part of
+the image path is computed once per logged frame (and cached on disk), so an update costs only what
+trains. The last ``val_fraction`` of the episodes is held out: the behaviour-cloning loss on them is
+reported (``val_bc``, and its curve).
 
-* **InfoNCE**: the adapter's image embedding of the observation at ``t`` (through a projection head)
-  against an MLP embedding of the window ``(proprio[t:t+W], action[t:t+W])``; the pair from the same
-  timestep is the positive, the other pairs in the batch are negatives (symmetric cross-entropy).
-* **Behaviour cloning**: negative log-likelihood of the logged action ``a_t`` under the actor, plus
-  the squared error of its mean action (trains the actor head and, through it, the adapters).
+Every update draws one batch of frames ``t`` (with the ``W``-step window that follows) and applies
+the enabled losses:
+
+* **Behaviour cloning** of the actor (and through it the pooling heads and adapters): the squared
+  error of the squashed mean action on the arm dimensions, and, as the gripper acts only on the sign
+  of its command, a logistic loss on that sign (``P(close) = sigmoid(2 mu)``, which is what SAC's
+  ``tanh`` squashing means for it), plus a small Gaussian log-likelihood term that sets the
+  actor's exploration scale.
+* **InfoNCE**: the adapter's pooled image embedding of the observation at ``t`` (through a projection
+  head) against an MLP embedding of the window ``(proprio[t:t+W], action[t:t+W])``; the other pairs in
+  the batch are negatives (symmetric cross-entropy).
 * **Cost critic**: binary cross-entropy of ``Q_c(s_t, a_t)`` against the window's normalised
   discounted cost ``sum_k g^k c_{t+k} / sum_k g^k`` (the logs hold no next images, so the target
   is a truncated Monte-Carlo one rather than TD).
@@ -15,17 +23,16 @@ Every update draws one batch of (observation, state-action window) pairs from
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from safeadapt_bench.agents.budget import Budget
+from safeadapt_bench.baselines.common.frames import LoggedFrames
 from safeadapt_bench.baselines.common.sac import SafeSAC
 
 
@@ -54,97 +61,141 @@ def discounted_rate(costs: torch.Tensor, gamma: float) -> torch.Tensor:
     return (costs * w).sum(1, keepdim=True) / w.sum()
 
 
-def _pairs_forever(dataset: Any, batch_size: int, window: int, seed: int) -> Iterator[Any]:
-    for epoch in itertools.count():
-        yield from dataset.contrastive_pairs(batch_size, window, seed=seed + epoch, drop_last=False)
+def bc_losses(model: SafeSAC, feats: torch.Tensor, action: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Behaviour-cloning terms of the actor at ``feats`` for the logged ``action`` (in [-1, 1])."""
+    latent = model.actor.latent_pi(feats)
+    mean, log_std = model.actor.mu(latent), torch.clamp(model.actor.log_std(latent), -20, 2)
+    target = action.clamp(-0.99, 0.99)
+    dist = model.actor.action_dist.proba_distribution(mean, log_std)
+    return {
+        "bc_arm_mse": F.mse_loss(torch.tanh(mean[:, :-1]), target[:, :-1]),
+        "bc_gripper_bce": F.binary_cross_entropy_with_logits(2 * mean[:, -1], (action[:, -1] > 0).float()),
+        "bc_nll": -dist.log_prob(target).mean() / target.shape[1],
+    }
 
 
-def pretrain(
-    model: SafeSAC,
-    dataset: Any,
-    obs_of: Callable[[Any], dict[str, torch.Tensor]],
-    budget: Budget,
-    *,
-    contrastive: bool,
-    behaviour_cloning: bool,
-    cost_critic: bool,
-    window: int = 4,
-    updates: int = 60,
-    seconds: float = 40.0,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    temperature: float = 0.1,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Run the enabled offline losses on ``dataset`` (an ``OfflineDataset``) for at most ``updates``
-    updates and ``seconds`` (and within ``budget``). ``obs_of(batch)`` turns a pair batch into the
-    policy's observation tensors. Returns mean losses and counts."""
-    cost_critic = cost_critic and model.cost_critic is not None
-    extractor = model.actor.features_extractor
-    backbone = extractor.backbone
-    contrastive = contrastive and any(p.requires_grad for p in backbone.clip.visual.parameters())
-    if not (contrastive or behaviour_cloning or cost_critic):
+@dataclass
+class PretrainSettings:
+    """What :func:`pretrain` runs (the agent's :class:`AgentConfig` fields of the same meaning)."""
+
+    contrastive: bool
+    behaviour_cloning: bool
+    cost_critic: bool
+    window: int = 4
+    updates: int = 3000
+    seconds: float = 600.0
+    batch_size: int = 256
+    lr: float = 1e-3
+    temperature: float = 0.1
+    val_every: int = 250
+    seed: int = 0
+
+
+class _Losses(nn.Module):
+    """The extra heads of pre-training (InfoNCE projections), so one optimiser holds everything."""
+
+    def __init__(self, embed_dim: int, window_dim: int) -> None:
+        super().__init__()
+        self.image, self.window = nn.Linear(embed_dim, 64), WindowEncoder(window_dim, 64)
+
+
+def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: PretrainSettings,
+                  heads: _Losses | None) -> dict[str, torch.Tensor]:
+    ext = model.actor.features_extractor
+    tokens, obs = frames.select(idx)
+    feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
+    action = frames.actions[idx]
+    parts: dict[str, torch.Tensor] = {}
+    if s.behaviour_cloning:
+        parts.update(bc_losses(model, feats, action))
+    if heads is not None:
+        img = feats[:, ext.embedding_slice()]  # the first camera's pooled image embedding
+        win = torch.cat([frames.windows(idx, s.window, frames.obs["proprio"]),
+                         frames.windows(idx, s.window, frames.actions)], dim=-1)
+        parts["infonce"] = info_nce(heads.image(img), heads.window(win), s.temperature)
+    if s.cost_critic and model.cost_critic is not None:
+        target_c = discounted_rate(frames.windows(idx, s.window, frames.costs), model.cost_gamma)
+        parts["cost_bce"] = F.binary_cross_entropy_with_logits(model.cost_critic.logits(feats.detach(), action),
+                                                               target_c)
+    return parts
+
+
+def _total(parts: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum((0.1 * v if k == "bc_nll" else v) for k, v in parts.items())
+
+
+def validation_bc(model: SafeSAC, frames: LoggedFrames, batch_size: int = 512) -> float | None:
+    """Mean behaviour-cloning loss (arm MSE + gripper BCE) over every frame of ``frames``."""
+    if frames is None or not len(frames):
+        return None
+    ext = model.actor.features_extractor
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(frames), batch_size):
+            idx = torch.arange(i, min(i + batch_size, len(frames)))
+            tokens, obs = frames.select(idx)
+            feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
+            parts = bc_losses(model, feats, frames.actions[idx])
+            total += float(parts["bc_arm_mse"] + parts["bc_gripper_bce"]) * len(idx)
+            n += len(idx)
+    return total / n
+
+
+def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, budget: Budget,
+             settings: PretrainSettings) -> dict[str, Any]:
+    """Run the enabled offline losses on ``frames`` for at most ``settings.updates`` updates and
+    ``settings.seconds`` (and within ``budget``). Returns mean losses, the validation curve and counts."""
+    s = settings
+    cost_critic = s.cost_critic and model.cost_critic is not None
+    ext = model.actor.features_extractor
+    contrastive = s.contrastive and any(p.requires_grad for p in ext.backbone.clip.visual.parameters())
+    if not (contrastive or s.behaviour_cloning or cost_critic):
         return {"updates": 0, "skipped": "nothing to pre-train"}
-    torch.manual_seed(seed)
-    params: list[torch.nn.Parameter] = []
-    head = enc = None
-    it = _pairs_forever(dataset, batch_size, window, seed)
-    first = next(it)
+    starts = frames.window_starts(s.window)
+    if not len(starts):
+        raise ValueError(f"No logged episode has {s.window} steps; use a shorter window.")
+    torch.manual_seed(s.seed)
+    gen = torch.Generator().manual_seed(s.seed)
+    heads = None
     if contrastive:
-        dim = backbone.embed_dim
-        wdim = window * (first.window_proprio.shape[-1] + first.window_action.shape[-1])
-        head, enc = nn.Linear(dim, 64), WindowEncoder(wdim, 64)
-        params += [*head.parameters(), *enc.parameters()]
-    if contrastive or behaviour_cloning:
-        params += [p for p in model.actor.parameters() if p.requires_grad]
-    if cost_critic:
-        params += list(model.cost_critic.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    cap = min(updates, budget.updates) if budget.updates is not None else updates
-    wall = min(seconds, budget.wall_seconds) if budget.wall_seconds is not None else seconds
+        heads = _Losses(ext.backbone.embed_dim, s.window * (frames.obs["proprio"].shape[-1] + frames.actions.shape[-1]))
+    params = [p for p in model.actor.parameters() if p.requires_grad] if (contrastive or s.behaviour_cloning) else []
+    params += list(heads.parameters()) if heads is not None else []
+    params += list(model.cost_critic.parameters()) if cost_critic else []
+    opt = torch.optim.Adam(params, lr=s.lr)
+    cap = min(s.updates, budget.updates) if budget.updates is not None else s.updates
+    wall = min(s.seconds, budget.wall_seconds) if budget.wall_seconds is not None else s.seconds
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cap, 1))
     model.policy.set_training_mode(True)
     sums: dict[str, float] = {}
+    curve: dict[str, list[float]] = {"updates": [], "val_bc": []}
     t0, n = time.perf_counter(), 0
-    for batch in itertools.chain([first], it):
-        if n >= cap or time.perf_counter() - t0 >= wall:
-            break
-        obs = obs_of(batch)
-        loss = torch.zeros(())
-        parts: dict[str, torch.Tensor] = {}
-        feats = model.features(obs)
-        if contrastive:
-            img = feats[:, : backbone.embed_dim]  # the extractor's first entries: the image embedding
-            win = torch.cat([batch.window_proprio, batch.window_action], dim=-1)
-            parts["infonce"] = info_nce(head(img), enc(win), temperature)
-        action = batch.window_action[:, 0]
-        if behaviour_cloning:
-            latent = model.actor.latent_pi(feats)
-            mean, log_std = model.actor.mu(latent), torch.clamp(model.actor.log_std(latent), -20, 2)
-            dist = model.actor.action_dist.proba_distribution(mean, log_std)
-            target = torch.as_tensor(model.policy.scale_action(action.numpy())).clamp(-0.99, 0.99)
-            nll = -dist.log_prob(target).mean() / target.shape[1]
-            parts["bc_nll"] = nll
-            parts["bc_mse"] = F.mse_loss(torch.tanh(mean), target)
-        if cost_critic:
-            target_c = discounted_rate(batch.window_cost.float(), model.cost_gamma)
-            scaled = torch.as_tensor(model.policy.scale_action(action.numpy()))
-            parts["cost_bce"] = F.binary_cross_entropy_with_logits(
-                model.cost_critic.logits(feats.detach(), scaled), target_c)
-        for name, value in parts.items():
-            loss = loss + (0.1 * value if name == "bc_nll" else value)
-            sums[name] = sums.get(name, 0.0) + float(value.item())
+    while n < cap and time.perf_counter() - t0 < wall:
+        idx = starts[torch.randint(len(starts), (min(s.batch_size, len(starts)),), generator=gen)]
+        parts = _batch_losses(model, frames, idx, replace(s, cost_critic=cost_critic), heads)
         opt.zero_grad()
-        loss.backward()
+        _total(parts).backward()
         opt.step()
+        sched.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v.item())
         n += 1
+        if val is not None and s.behaviour_cloning and (n % s.val_every == 0 or n == cap):
+            model.policy.set_training_mode(False)
+            curve["updates"].append(n)
+            curve["val_bc"].append(validation_bc(model, val))
+            model.policy.set_training_mode(True)
     model.policy.set_training_mode(False)
-    model.actor_warm = model.actor_warm or (behaviour_cloning and n > 0)
+    model.actor_warm = model.actor_warm or (s.behaviour_cloning and n > 0)
     # the target networks start from the pre-trained weights
     model.critic_target.load_state_dict(model.critic.state_dict())
     if model.cost_critic is not None:
         model.cost_critic_target.load_state_dict(model.cost_critic.state_dict())
     out: dict[str, Any] = {k: v / max(n, 1) for k, v in sums.items()}
-    out.update(updates=n, seconds=round(time.perf_counter() - t0, 2))
+    out.update(updates=n, frames=len(frames), val_frames=len(val) if val is not None else 0,
+               seconds=round(time.perf_counter() - t0, 2))
+    if curve["updates"]:
+        out.update(val_bc=curve["val_bc"][-1], val_curve=curve)
     if cost_critic:
-        out["logged_cost_rate"] = float(np.mean(first.window_cost.numpy()))
+        out["logged_cost_rate"] = float(frames.costs.mean())
     return out

@@ -135,6 +135,50 @@ class Backbone(nn.Module):
             tokens = self.tokenize(tokens)
         return self.clip.encode_text(self.fit_tokens(tokens).to(self.mean.device), normalize=normalize)
 
+    # ----------------------------------------------------------------- vision stages
+    def vision_embed(self, rgb: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
+        """Tokens entering the first vision block, ``(B, 1 + grid**2, width)`` (CLS first).
+
+        The same steps as open_clip's ``VisionTransformer`` before its transformer (patch conv with
+        the depth stem, class and positional embeddings, ``ln_pre``); patch dropout is not applied.
+        """
+        v = self.clip.visual
+        x = v.conv1(self.preprocess(rgb, depth))
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+        cls = v.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
+        return v.ln_pre(x)
+
+    def vision_blocks(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Run vision blocks ``start:stop`` on batch-first tokens ``(B, L, width)``."""
+        batch_first = getattr(self.clip.visual.transformer, "batch_first", True)
+        x = x if batch_first else x.transpose(0, 1)
+        for block in self.blocks[start:stop]:
+            x = block(x)
+        return x if batch_first else x.transpose(0, 1)
+
+    def vision_head(self, x: torch.Tensor, *, normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pooled embedding (B, embed_dim), patch tokens (B, grid**2, width))`` from the last block's
+        output, as open_clip's CLS-pooled ViT computes them (``ln_post``, then the projection)."""
+        v = self.clip.visual
+        if getattr(v, "attn_pool", None) is not None or getattr(v, "pool_type", "tok") != "tok" or getattr(
+                v, "final_ln_after_pool", False):
+            raise ValueError(f"{self.model_name}'s vision tower does not pool its CLS token after ln_post; "
+                             "spatial features need a CLIP-style ViT (pool_type 'tok').")
+        x = v.ln_post(x)
+        pooled = x[:, 0] @ v.proj if v.proj is not None else x[:, 0]
+        return (F.normalize(pooled, dim=-1) if normalize else pooled), x[:, 1:]
+
+    @property
+    def grid_size(self) -> int:
+        """Patches per side of the vision tower's token grid."""
+        return int(round((self.clip.visual.positional_embedding.shape[0] - 1) ** 0.5))
+
+    @property
+    def vision_width(self) -> int:
+        """Width of the vision tokens."""
+        return int(self.clip.visual.positional_embedding.shape[1])
+
     # ----------------------------------------------------------------- saving
     def save(
         self,

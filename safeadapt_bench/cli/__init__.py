@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "collect",
     "datasets",
     "experts",
+    "imitation",
 )
 
 

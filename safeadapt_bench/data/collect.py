@@ -5,8 +5,9 @@ Layout of a recorded episode of ``T`` steps (Minari's HDF5 format, written with
 at a time so memory stays at one episode):
 
 - ``observations`` (``T + 1`` entries, the reset observation first): the env's observation dict;
-  ``rgb`` is stored **flattened** to ``(S*S*3,)`` uint8 (``metadata["safeadapt"]["rgb_shape"]`` gives
-  ``(S, S, 3)``; the loader reshapes). Minari 0.5.3's HDF5 storage JPEG-encodes every uint8 array of
+  every RGB image (``rgb``, and ``wrist_rgb`` with the wrist camera) is stored **flattened** to
+  ``(S*S*3,)`` uint8 (``metadata["safeadapt"]["image_shapes"]`` gives ``(S, S, 3)`` per key; the loader
+  reshapes). Minari 0.5.3's HDF5 storage JPEG-encodes every uint8 array of
   2 or 3 dimensions on write, whatever the space, and decodes only spaces of at least 32x32, so an
   image-shaped array would be stored lossily (and unreadably below 32 px); a flat one is stored raw.
   ``depth`` (float32 metres), ``proprio``, ``state`` and ``instruction`` (a ``spaces.Text``, which
@@ -99,15 +100,20 @@ def episode_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint32)[0])
 
 
+#: Observation keys of RGB images, stored flattened (see the module docstring).
+IMAGE_KEYS: tuple[str, ...] = ("rgb", "wrist_rgb")
+
+
 def recorded_observation_space(space: Any) -> Any:
-    """The dataset's observation space: the env's, with ``rgb`` flattened (see the module docstring)."""
+    """The dataset's observation space: the env's, with the RGB images flattened (see the module docstring)."""
     from gymnasium import spaces
 
-    if "rgb" not in space.spaces:
-        return space
-    rgb = space["rgb"]
-    flat = spaces.Box(0, 255, (int(np.prod(rgb.shape)),), np.uint8)
-    return spaces.Dict({k: (flat if k == "rgb" else v) for k, v in space.spaces.items()})
+    def flat(key: str, sub: Any) -> Any:
+        if key not in IMAGE_KEYS:
+            return sub
+        return spaces.Box(0, 255, (int(np.prod(sub.shape)),), np.uint8)
+
+    return spaces.Dict({k: flat(k, v) for k, v in space.spaces.items()})
 
 
 class _EpisodeRecorder:
@@ -125,7 +131,7 @@ class _EpisodeRecorder:
 
     def add_obs(self, obs: dict[str, Any]) -> None:
         for k, v in obs.items():
-            self.obs[k].append(v.reshape(-1) if k == "rgb" else v)
+            self.obs[k].append(v.reshape(-1) if k in IMAGE_KEYS else v)
 
     def add_step(self, obs, action, reward, terminated, truncated, info) -> None:
         self.add_obs(obs)
@@ -363,6 +369,7 @@ def collect(
             "cost_terms": list(COST_TERMS),
             "info_keys": list(info_keys or []),
             "rgb_shape": list(env.observation_space["rgb"].shape) if "rgb" in env.observation_space.spaces else None,
+            "image_shapes": {k: list(v.shape) for k, v in env.observation_space.spaces.items() if k in IMAGE_KEYS},
             "obs_keys": list(env.observation_space.spaces),
             "cost_limit": float(env.unwrapped.cost_limit),
             "collect_seconds": seconds,

@@ -47,6 +47,8 @@ class Episode:
     terminations: np.ndarray
     truncations: np.ndarray
     infos: dict[str, np.ndarray]
+    wrist_rgb: np.ndarray | None = None
+    wrist_depth: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -87,6 +89,7 @@ class Batch:
         success: bool ``(B,)``.
         category: int64 ``(B,)``, index into ``OfflineDataset.categories``.
         episode: int64 ``(B,)``, episode index; step: int64 ``(B,)``, step in the episode.
+        wrist_rgb, wrist_depth: the wrist camera's images as ``rgb`` / ``depth`` (``None`` without it).
     """
 
     rgb: Any
@@ -103,6 +106,8 @@ class Batch:
     category: Any
     episode: Any
     step: Any
+    wrist_rgb: Any = None
+    wrist_depth: Any = None
 
     def __len__(self) -> int:
         return len(self.instruction)
@@ -127,6 +132,7 @@ class ContrastiveBatch:
         window_action: float32 ``(B, W, 7)``; window_cost: float32 ``(B, W)``.
         episode, step: int64 ``(B,)``: where each pair comes from (pairs of one episode are
             positives of each other only if your loss says so).
+        wrist_rgb, wrist_depth: the wrist camera's images at ``t`` (``None`` without it).
     """
 
     rgb: Any
@@ -141,6 +147,8 @@ class ContrastiveBatch:
     window_cost: Any
     episode: Any
     step: Any
+    wrist_rgb: Any = None
+    wrist_depth: Any = None
 
     def __len__(self) -> int:
         return len(self.instruction)
@@ -177,6 +185,24 @@ class OfflineDataset:
     def __len__(self) -> int:
         return self.total_episodes
 
+    def subset(self, indices: Sequence[int]) -> OfflineDataset:
+        """A view of these episodes (dataset episode indices)."""
+        import minari
+
+        idx = np.asarray(indices, dtype=np.int64)
+        return OfflineDataset(minari=minari.MinariDataset(self.minari.storage, episode_indices=idx), info=self.info)
+
+    def split(self, val_fraction: float = 0.1) -> tuple[OfflineDataset, OfflineDataset | None]:
+        """``(train, val)`` views: the last ``val_fraction`` of the episodes (at least one, when there are
+        two or more) are held out; ``val`` is ``None`` when none is."""
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}.")
+        idx = self.episode_indices
+        n_val = max(1, int(round(len(idx) * val_fraction))) if val_fraction > 0 and len(idx) > 1 else 0
+        if not n_val:
+            return self, None
+        return self.subset(idx[:len(idx) - n_val]), self.subset(idx[len(idx) - n_val:])
+
     def episodes(self, indices: Sequence[int] | None = None) -> Iterator[Episode]:
         """Episodes by dataset episode index (default: all of this view, in order), read one at a time."""
         idx = self.episode_indices if indices is None else np.asarray(indices, dtype=np.int64)
@@ -193,9 +219,9 @@ class OfflineDataset:
 
     def _episode(self, ep: Any) -> Episode:
         o = ep.observations
-        rgb = o.get("rgb")
-        if rgb is not None:
-            rgb = np.asarray(rgb).reshape(-1, *self.info["rgb_shape"])
+        shapes = self.info.get("image_shapes") or {"rgb": self.info.get("rgb_shape")}
+        images = {k: np.asarray(o[k]).reshape(-1, *shape) for k, shape in shapes.items() if k in o}
+        rgb = images.get("rgb")
         instr = o["instruction"]
         infos = {k: np.asarray(v) for k, v in (ep.infos or {}).items()}
         cat = int(infos["category"][0]) if "category" in infos and len(infos["category"]) else -1
@@ -204,7 +230,8 @@ class OfflineDataset:
                        category=self.categories[cat] if cat >= 0 else "", rgb=rgb, depth=o.get("depth"),
                        proprio=np.asarray(o["proprio"]), state=o.get("state"), actions=np.asarray(ep.actions),
                        rewards=np.asarray(ep.rewards), terminations=np.asarray(ep.terminations),
-                       truncations=np.asarray(ep.truncations), infos=infos)
+                       truncations=np.asarray(ep.truncations), infos=infos,
+                       wrist_rgb=images.get("wrist_rgb"), wrist_depth=o.get("wrist_depth"))
 
     @property
     def _seeds(self) -> dict[int, int]:
@@ -247,6 +274,7 @@ class OfflineDataset:
             return torch.from_numpy(arr if dtype is None else arr.astype(dtype))
 
         has_img = items[0][0].rgb is not None
+        has_wrist = items[0][0].wrist_rgb is not None
         has_state = items[0][0].state is not None
         info = lambda key, dtype: stack(lambda e, t: e.infos[key][t], dtype)  # noqa: E731
         return Batch(
@@ -264,6 +292,8 @@ class OfflineDataset:
             category=info("category", np.int64),
             episode=torch.tensor([ep.index for ep, _ in items], dtype=torch.int64),
             step=torch.tensor([t for _, t in items], dtype=torch.int64),
+            wrist_rgb=stack(lambda e, t: e.wrist_rgb[t]).permute(0, 3, 1, 2).contiguous() if has_wrist else None,
+            wrist_depth=stack(lambda e, t: e.wrist_depth[t]).permute(0, 3, 1, 2).contiguous() if has_wrist else None,
         )
 
     def contrastive_pairs(self, batch_size: int = 64, window: int = 8, *, seed: int = 0, chunk_episodes: int = 8,
@@ -304,7 +334,7 @@ class OfflineDataset:
             category=b.category, window_proprio=win(lambda e: e.proprio),
             window_state=win(lambda e: e.state) if has_state else None,
             window_action=win(lambda e: e.actions), window_cost=win(lambda e: e.infos["cost"]),
-            episode=b.episode, step=b.step)
+            episode=b.episode, step=b.step, wrist_rgb=b.wrist_rgb, wrist_depth=b.wrist_depth)
 
     def torch_dataset(self, kind: str = "batches", **kwargs: Any) -> Any:
         """A ``torch.utils.data.IterableDataset`` over :meth:`batches` or :meth:`contrastive_pairs`.

@@ -1,0 +1,207 @@
+"""Logged frames as tensors, with the frozen part of the image path computed once and cached on disk.
+
+Pre-training touches every logged frame thousands of times. What does not train need not be run more
+than once: :func:`logged_frames` runs the policy extractor's frozen part
+(:meth:`~safeadapt_bench.features.BackboneExtractor.frozen_tokens`: the whole vision tower for a
+frozen backbone, the blocks below the first adapted block for adapters) over every frame of a
+dataset once, and keeps the result in ``$SAFEADAPT_CACHE/frames/<fingerprint>.pt``. The
+fingerprint covers the dataset (id, episode indices and seeds, step count), the frozen weights
+(a hash of their bytes), the cut point, the cameras and the versions of torch and this package,
+so a cache from another dataset or backbone is never reused: it is recomputed. When nothing of the
+image path is frozen (full fine-tuning) the raw images are kept instead and nothing is cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from safeadapt_bench.features import CAMERA_KEYS, TEXT_KEY, BackboneExtractor
+
+#: Frames pushed through the frozen part at once.
+CHUNK = 256
+
+
+@dataclass
+class LoggedFrames:
+    """Every step of some logged episodes: ``N`` frames, in episode order.
+
+    Attributes:
+        tokens: per camera, the frozen part's output ``(N, L, width)`` (empty when nothing is frozen).
+        obs: the policy's other observation entries (instruction token ids, proprio, ...), and the raw
+            images when ``tokens`` is empty.
+        actions: ``(N, act_dim)``; costs: ``(N,)`` 0/1 step costs; episode: ``(N,)`` episode index;
+            step: ``(N,)`` step in the episode.
+        fingerprint: the cache key (``""`` when uncached).
+        from_cache: whether the tokens were read from the cache.
+    """
+
+    tokens: dict[str, torch.Tensor]
+    obs: dict[str, torch.Tensor]
+    actions: torch.Tensor
+    costs: torch.Tensor
+    episode: torch.Tensor
+    step: torch.Tensor
+    fingerprint: str = ""
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def select(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """``(tokens, obs)`` of the frames at ``idx``."""
+        return {k: v[idx] for k, v in self.tokens.items()}, {k: v[idx] for k, v in self.obs.items()}
+
+    def window_starts(self, window: int) -> torch.Tensor:
+        """Frames from which ``window`` steps stay inside their episode."""
+        n = len(self)
+        if n < window:
+            return torch.zeros(0, dtype=torch.long)
+        starts = torch.arange(n - window + 1)
+        same = self.episode[starts] == self.episode[starts + window - 1]
+        return starts[same]
+
+    def windows(self, starts: torch.Tensor, window: int, values: torch.Tensor) -> torch.Tensor:
+        """``values[starts + k]`` for ``k < window``: ``(B, window, ...)``."""
+        return values[starts[:, None] + torch.arange(window)[None]]
+
+
+def cache_dir() -> Path:
+    """Where frame caches live: ``$SAFEADAPT_CACHE/frames`` (default ``~/.cache/safeadapt-bench``)."""
+    root = os.environ.get("SAFEADAPT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "safeadapt-bench")
+    return Path(root) / "frames"
+
+
+def frozen_weights_digest(extractor: BackboneExtractor, start: int) -> str:
+    """SHA-1 of the weights that the frozen part (patch embedding and blocks ``0:start``) computes with."""
+    v = extractor.backbone.clip.visual
+    h = hashlib.sha1()
+    modules = [("conv1", v.conv1), ("ln_pre", v.ln_pre)]
+    modules += [(f"block{i}", b) for i, b in enumerate(extractor.backbone.blocks[:start])]
+    tensors = [("class_embedding", v.class_embedding), ("positional_embedding", v.positional_embedding)]
+    tensors += [(f"{name}.{k}", t) for name, m in modules for k, t in m.state_dict().items()]
+    for name, t in tensors:
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def fingerprint(dataset: Any, extractor: BackboneExtractor, start: int) -> str:
+    """The cache key of ``dataset``'s frames through ``extractor``'s frozen part (see the module docstring)."""
+    import safeadapt_bench
+
+    info = dataset.info
+    key = {
+        "dataset": dataset.id,
+        "episodes": [int(i) for i in dataset.episode_indices],
+        "episode_seeds": info.get("episode_seeds"),
+        "steps": int(dataset.minari.total_steps),
+        "collected": info.get("collect_seconds"),
+        "weights": frozen_weights_digest(extractor, start),
+        "start": start,
+        "cameras": list(extractor.cameras),
+        "depth": extractor.use_depth,
+        "torch": torch.__version__,
+        "package": safeadapt_bench.__version__,
+    }
+    return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _episode_arrays(dataset: Any, keys: list[str], tokenize: Callable[[str], np.ndarray]) -> dict[str, Any]:
+    """Observations (frames ``0..T-1``), actions and costs of every episode, concatenated."""
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "action", "cost", "episode", "step")}
+    for ep in dataset.episodes():
+        n = len(ep)
+        for k in keys:
+            if k == TEXT_KEY:
+                cols[k].append(np.repeat(tokenize(ep.instruction)[None], n, 0))
+                continue
+            value = getattr(ep, k, None)
+            if value is None:
+                raise ValueError(f"The offline logs {dataset.id!r} have no {k!r} but the policy reads it; collect "
+                                 "them with the same cameras and obs_mode as the task.")
+            cols[k].append(np.asarray(value[:n]))
+        cols["action"].append(np.asarray(ep.actions, dtype=np.float32))
+        cols["cost"].append(np.asarray(ep.costs, dtype=np.float32))
+        cols["episode"].append(np.full(n, ep.index))
+        cols["step"].append(np.arange(n))
+    if not cols["action"]:
+        raise ValueError(f"The offline logs {dataset.id!r} have no episode.")
+    return {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def _to_policy_tensor(key: str, value: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(value))
+    if t.dim() == 4 and t.shape[-1] in (1, 3):  # images: channels first, as SB3 stores them
+        t = t.permute(0, 3, 1, 2).contiguous()
+    return t
+
+
+def _compute_tokens(extractor: BackboneExtractor, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    parts: dict[str, list[torch.Tensor]] = {c: [] for c in extractor.cameras}
+    device = extractor.extra_mean.device
+    n = len(next(iter(obs.values())))
+    with torch.no_grad():
+        for i in range(0, n, CHUNK):
+            chunk = {k: v[i:i + CHUNK].to(device) for k, v in obs.items()}
+            for cam, t in extractor.frozen_tokens(chunk).items():
+                parts[cam].append(t.cpu())
+    return {c: torch.cat(v) for c, v in parts.items()}
+
+
+def _read_cache(path: Path, key: str) -> dict[str, torch.Tensor] | None:
+    try:
+        blob = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        return None  # missing or corrupt: recompute
+    if not isinstance(blob, dict) or blob.get("fingerprint") != key:
+        return None
+    return blob["tokens"]
+
+
+def _write_cache(path: Path, key: str, tokens: dict[str, torch.Tensor]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="partial-", suffix=".pt.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"fingerprint": key, "tokens": tokens}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str],
+                  tokenize: Callable[[str], np.ndarray], *, use_cache: bool = True) -> LoggedFrames:
+    """Every step of ``dataset`` (an ``OfflineDataset``) as :class:`LoggedFrames` for ``extractor``.
+
+    ``obs_keys`` are the policy's observation entries; ``tokenize(text)`` gives instruction token ids.
+    """
+    image_keys = [k for c in extractor.cameras for k in CAMERA_KEYS[c]]
+    arrays = _episode_arrays(dataset, list(obs_keys), tokenize)
+    obs = {k: _to_policy_tensor(k, arrays[k]) for k in obs_keys}
+    start = extractor.frozen_start()
+    tokens: dict[str, torch.Tensor] = {}
+    key, hit = "", False
+    if start is not None:
+        key = fingerprint(dataset, extractor, start)
+        path = cache_dir() / f"{key}.pt"
+        cached = _read_cache(path, key) if use_cache else None
+        hit = cached is not None
+        tokens = cached if hit else _compute_tokens(extractor, {k: obs[k] for k in image_keys})
+        if use_cache and not hit:
+            _write_cache(path, key, tokens)
+        obs = {k: v for k, v in obs.items() if k not in image_keys}
+    return LoggedFrames(tokens=tokens, obs=obs, actions=torch.from_numpy(arrays["action"]),
+                        costs=torch.from_numpy(arrays["cost"]), episode=torch.from_numpy(arrays["episode"]),
+                        step=torch.from_numpy(arrays["step"]), fingerprint=key, from_cache=hit)

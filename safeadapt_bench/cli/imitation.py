@@ -1,0 +1,87 @@
+"""``safeadapt-bench imitation``: what behaviour cloning on the logs reaches from each representation."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_OUT = "results/imitation/imitation_table.json"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from safeadapt_bench.harness.imitation import REPRESENTATIONS
+
+    p = sub.add_parser(
+        "imitation", help="the imitation table: behaviour cloning from each representation, no adaptation",
+        description="Collect (or reuse) expert logs, pre-train each representation on them as the reference "
+        "agents do (frozen backbone, LoRA / bottleneck adapters at the top block or every block, full "
+        "fine-tuning; privileged state as the reference), then evaluate each policy with no adaptation on "
+        "seeded episodes of the train and held-out categories and probe its backbone for forgetting. Rows are "
+        "written one at a time; an existing row of the same settings is kept, so an interrupted run resumes.",
+        epilog="example: safeadapt-bench imitation --representations state frozen lora-top --demos 200")
+    p.add_argument("--representations", nargs="+", default=list(REPRESENTATIONS), metavar="NAME",
+                   help=f"rows to run, from {list(REPRESENTATIONS)} (default: all)")
+    p.add_argument("--env", default="SafeAdapt/Lift-v0", help="train-category env id (default SafeAdapt/Lift-v0)")
+    p.add_argument("--heldout-env", default="SafeAdapt/Lift-Heldout-v0", help="held-out-category env id")
+    p.add_argument("--demos", type=int, default=200, help="expert episodes to clone (default 200)")
+    p.add_argument("--updates", type=int, default=3000, help="pre-training updates per row (default 3000)")
+    p.add_argument("--seconds", type=float, default=600.0, help="pre-training wall-clock cap per row (default 600)")
+    p.add_argument("--batch-size", type=int, default=256, help="frames per update (default 256)")
+    p.add_argument("--eval-episodes", type=int, default=50, help="seeded episodes per split (default 50)")
+    p.add_argument("--pool", default="spatial_softmax", help="pooling of the pixel rows (default spatial_softmax)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
+                   help=f"JSON table (rows added as they finish; FILE.md gets the Markdown); default {DEFAULT_OUT}")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from safeadapt_bench.harness.imitation import (
+        ImitationSettings,
+        check_representations,
+        expert_logs,
+        imitation_row,
+        markdown_table,
+        settings_dict,
+        write_json_atomic,
+    )
+    from safeadapt_bench.pooling import POOLS
+
+    names = check_representations(args.representations)
+    if min(args.demos, args.updates, args.batch_size, args.eval_episodes) <= 0 or args.seconds <= 0:
+        raise ValueError("--demos, --updates, --seconds, --batch-size and --eval-episodes must be positive.")
+    if args.pool not in POOLS:
+        raise ValueError(f"Unknown --pool {args.pool!r}; choose one of {list(POOLS)}.")
+    s = ImitationSettings(env_id=args.env, heldout_id=args.heldout_env, demos=args.demos, updates=args.updates,
+                          seconds=args.seconds, batch_size=args.batch_size, eval_episodes=args.eval_episodes,
+                          seed=args.seed, pool=args.pool)
+    out = Path(args.out)
+    table = {"settings": settings_dict(s), "rows": []}
+    if out.exists():
+        try:
+            table = json.loads(out.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{out} exists but is not a readable table ({err}); move it away or pick another "
+                             "--out.") from err
+        if table.get("settings") != settings_dict(s):
+            raise FileExistsError(f"{out} holds a table with other settings ({table.get('settings')}); pick "
+                                  "another --out, or run with the same settings to add rows.")
+    done = {r["representation"] for r in table["rows"]}
+    probe = None
+    if not args.no_probe:
+        from safeadapt_bench.backbones import probe_accuracy as probe
+    dataset = expert_logs(s, progress=True)
+    for name in names:
+        if name in done:
+            print(f"imitation: {name}: kept from {out}")
+            continue
+        print(f"imitation: {name}: pre-training and evaluating ...", flush=True)
+        table["rows"].append(imitation_row(name, dataset, s, probe))
+        write_json_atomic(out, table)
+        Path(str(out) + ".md").write_text(markdown_table(table["rows"]))
+        print(markdown_table(table["rows"][-1:]), flush=True)
+    print(markdown_table(table["rows"]))
+    return 0

@@ -1,0 +1,204 @@
+"""Pixel policies (issue 10): the wrist camera, spatial pooling heads, cached frozen features, behaviour cloning."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import safeadapt_bench.envs  # noqa: F401 - registers the ids
+from safeadapt_bench.agents import Budget
+from safeadapt_bench.agents.registry import resolve_agent
+from safeadapt_bench.baselines.common.frames import logged_frames
+from safeadapt_bench.pooling import AttentionPool, SpatialSoftmax, make_pool
+
+ENV = "SafeAdapt/Lift-v0"
+STEPS = 12
+TINY = dict(pretrain_batch_size=8, window=2, net_arch=(32,), keypoints=8)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_threads():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    """Two short expert episodes with both cameras (16 px) in a temporary data directory."""
+    from safeadapt_bench.data import collect, load
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
+        summary = collect(ENV, 3, "expert", seed=0, progress=False, camera_size=16, max_episode_steps=STEPS)
+        yield load(summary.dataset_id)
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = gym.make(ENV, camera_size=16, max_episode_steps=STEPS)
+    yield e
+    e.close()
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAFEADAPT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+# ---------------------------------------------------------------- the wrist camera
+def test_wrist_camera_observations_are_seeded_and_check_env_clean():
+    env = gym.make(ENV, camera_size=16, cameras=("front", "wrist"))
+    other = gym.make(ENV, camera_size=16, cameras=("front", "wrist"))
+    try:
+        check_env(env.unwrapped, skip_render_check=True)
+        assert env.observation_space["wrist_rgb"].shape == (16, 16, 3)
+        assert env.observation_space["wrist_depth"].shape == (16, 16, 1)
+        a, _ = env.reset(seed=3)
+        b, _ = other.reset(seed=3)
+        action = np.array([0.3, -0.2, -0.5, 0, 0, 0.2, -1], dtype=np.float32)
+        for _ in range(3):
+            a, *_ = env.step(action)
+            b, *_ = other.step(action)
+        np.testing.assert_array_equal(a["wrist_rgb"], b["wrist_rgb"])
+        np.testing.assert_array_equal(a["wrist_depth"], b["wrist_depth"])
+        # the wrist view is not the front view, and it moves with the hand: close range depth
+        assert not np.array_equal(a["wrist_rgb"], a["rgb"])
+        assert float(a["wrist_depth"].min()) < float(a["depth"].min())
+        c, _ = other.reset(seed=4)
+        assert not np.array_equal(c["wrist_rgb"], b["wrist_rgb"])
+    finally:
+        env.close()
+        other.close()
+
+
+def test_front_only_keeps_the_old_keys():
+    env = gym.make(ENV, camera_size=16, cameras=("front",))
+    try:
+        obs, _ = env.reset(seed=0)
+        assert "rgb" in obs and "depth" in obs and "wrist_rgb" not in obs
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("cameras", [("front", "eye"), (), ("wrist", "wrist")])
+def test_unknown_or_repeated_camera_is_a_clear_error(cameras):
+    with pytest.raises(ValueError, match="cameras must be distinct names from"):
+        gym.make(ENV, camera_size=16, cameras=cameras)
+
+
+# ---------------------------------------------------------------- pooling heads
+def test_spatial_softmax_finds_where_tokens_fire():
+    pool = SpatialSoftmax(dim=4, grid=8, keypoints=1)
+    with torch.no_grad():
+        pool.maps.weight.zero_()
+        pool.maps.weight[0, 0] = 50.0
+        pool.maps.bias.zero_()
+    tokens = torch.zeros(2, 64, 4)
+    tokens[0, 7, 0] = 1.0  # row 0, column 7: top right
+    tokens[1, 56, 0] = 1.0  # row 7, column 0: bottom left
+    xy = pool(tokens)
+    np.testing.assert_allclose(xy.detach().numpy(), [[1.0, -1.0], [-1.0, 1.0]], atol=1e-3)
+
+
+def test_attention_pool_shape_and_bad_names():
+    assert AttentionPool(dim=8, grid=2, queries=3, heads=2)(torch.randn(5, 4, 8)).shape == (5, 24)
+    with pytest.raises(ValueError, match="Unknown pool 'softmax'"):
+        make_pool("softmax", 8, 2)
+    with pytest.raises(ValueError, match="unknown pool"):
+        resolve_agent("adapter")(None, None, pool="max")
+
+
+# ---------------------------------------------------------------- gradients and caching
+def test_gradients_reach_only_trainable_parts(env, logs, cache):
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, **TINY)
+    ext = agent.model.actor.features_extractor
+    frames = agent.logged_frames(logs)
+    tokens, obs = frames.select(torch.arange(4))
+    agent.model.actor.zero_grad()
+    torch.tanh(agent.model.actor.mu(agent.model.actor.latent_pi(ext.features_from_tokens(tokens, obs)))).sum().backward()
+    trained = 0.0
+    for name, p in agent.backbone().named_parameters():
+        if p.requires_grad:
+            assert "lora" in name and ".3." in name, name  # only the top block's adapter trains in the backbone
+            assert p.grad is not None, name  # (lora_A's gradient is 0 while lora_B is still at its zero init)
+            trained += float(p.grad.abs().sum())
+        else:
+            assert p.grad is None, name
+    assert trained > 0
+    for name, p in ext.pools.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert ext.frozen_start() == len(agent.backbone().blocks) - 1
+
+
+@pytest.mark.parametrize("agent_name,kwargs", [("adapter", {}), ("adapter", {"adapter": None}),
+                                               ("full-finetune", {})])
+def test_cached_features_equal_recomputed(agent_name, kwargs, env, logs, cache):
+    agent = resolve_agent(agent_name)(env.observation_space, env.action_space, seed=0, **TINY, **kwargs)
+    ext = agent.model.actor.features_extractor
+    first = agent.logged_frames(logs)
+    again = agent.logged_frames(logs)
+    if ext.frozen_start() is None:  # full fine-tuning: nothing frozen, nothing cached
+        assert not first.tokens and not first.fingerprint
+        return
+    assert not first.from_cache and again.from_cache
+    for cam in ext.cameras:
+        assert torch.equal(first.tokens[cam], again.tokens[cam])
+    # the cached path gives the features of the full forward pass on the same frames, bit for bit
+    raw = logged_frames(logs, ext, list(agent.model.observation_space.spaces), agent._tok.tokens, use_cache=False)
+    idx = torch.arange(len(first))
+    with torch.no_grad():
+        direct = ext.forward({**first.obs, **_images(logs, agent)})
+        cached = ext.features_from_tokens(*again.select(idx))
+    assert torch.equal(direct, cached)
+    assert torch.equal(raw.tokens["front"], again.tokens["front"])
+
+
+def _images(logs, agent) -> dict[str, torch.Tensor]:
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("rgb", "depth", "wrist_rgb", "wrist_depth")}
+    for ep in logs.episodes():
+        for k in out:
+            out[k].append(getattr(ep, k)[: len(ep)])
+    return {k: torch.from_numpy(np.concatenate(v)).permute(0, 3, 1, 2).contiguous() for k, v in out.items()}
+
+
+def test_cache_from_another_dataset_or_backbone_is_recomputed(env, logs, cache):
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, **TINY, adapter=None)
+    first = agent.logged_frames(logs)
+    assert not first.from_cache and agent.logged_frames(logs).from_cache
+    fewer = agent.logged_frames(logs.subset(logs.episode_indices[:1]))  # another dataset view
+    assert not fewer.from_cache and fewer.fingerprint != first.fingerprint
+    with torch.no_grad():  # another backbone: one frozen weight changes
+        agent.backbone().clip.visual.ln_pre.weight.mul_(1.01)
+    changed = agent.logged_frames(logs)
+    assert not changed.from_cache and changed.fingerprint != first.fingerprint
+    assert not torch.equal(changed.tokens["front"], first.tokens["front"])
+    # a corrupt cache file is recomputed too
+    path = cache / "frames" / f"{changed.fingerprint}.pt"
+    path.write_bytes(b"not a torch file")
+    again = agent.logged_frames(logs)
+    assert not again.from_cache and torch.equal(again.tokens["front"], changed.tokens["front"])
+
+
+# ---------------------------------------------------------------- behaviour cloning
+def test_behaviour_cloning_loss_falls_and_is_validated(env, logs, cache):
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, **TINY, adapter=None,
+                                     pretrain_updates=60, pretrain_lr=3e-3)
+    frames = agent.logged_frames(logs)
+    from safeadapt_bench.baselines.common.pretrain import validation_bc
+
+    before = validation_bc(agent.model, frames)
+    stats = agent.pretrain(logs, Budget())
+    after = validation_bc(agent.model, frames)
+    assert stats["updates"] == 60 and stats["val_frames"] > 0 and stats["val_bc"] is not None
+    assert after < 0.5 * before
+    # the extractor normalises proprio with the logs' statistics
+    ext = agent.model.actor.features_extractor
+    assert ext.extra_std.min() > 0 and not torch.allclose(ext.extra_mean, torch.zeros_like(ext.extra_mean))
+    action = agent.act(env.reset(seed=0)[0])
+    assert action.shape == (7,) and np.all(np.abs(action) <= 1)

@@ -248,7 +248,7 @@ def test_unknown_policy_split_and_env_are_refused(root):
 
 
 def test_ids_are_versioned_and_encode_settings():
-    assert dataset_id(ENV, "expert") == "safeadapt/lift-expert-v0"
+    assert dataset_id(ENV, "expert") == "safeadapt/lift-expert-v1"
     assert dataset_id("SafeAdapt/PickPlace-Heldout-v0", "careless", robot="UR5e", camera_size=32, seed=2) == \
         "safeadapt/pickplace-heldout-careless-ur5e-cam32-seed2-v0"
     assert dataset_id(ENV, "noisy", obs_mode="state", categories=["cube"]) == "safeadapt/lift-noisy-state-cube-v0"

@@ -36,6 +36,16 @@ class PickPlaceScene(SafeScene):
             return 1.0
         return 0.15 * reach + 0.15 * grasp + 0.15 * lift + 0.4 * transport
 
+    def wrong_object(self) -> bool:
+        """Whether a distractor is picked up (4 cm above its resting height) or rests on the pad."""
+        if super().wrong_object():
+            return True
+        for name, rest in self.distractor_rest_z.items():
+            pos = self.sim.data.body_xpos[self.object_body_ids[name]]
+            if np.linalg.norm(pos[:2] - self.target_pos[:2]) < PLACE_RADIUS and pos[2] - rest < PLACE_HEIGHT:
+                return True
+        return False
+
 
 class PickPlaceEnv(SafeAdaptEnv):
     """

@@ -200,3 +200,39 @@ def test_bad_reset_options(options, words):
     obs, info = env.reset(seed=0, options={"category": "can", "distractor_categories": ["milk", "cube", "ball"]})
     assert info["distractor_categories"] == ["milk", "cube", "ball"]
     env.close()
+
+
+class _PicksWrong(gym.Env):
+    """Two-step episodes; odd episodes pick a distractor up at their last step."""
+
+    observation_space = gym.spaces.Box(-1, 1, (1,))
+    action_space = gym.spaces.Box(-1, 1, (1,))
+
+    def __init__(self, distractors: int):
+        self.distractors, self.episode, self.t = distractors, -1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        wrong = bool(self.distractors) and self.episode % 2 == 1 and self.t == 2
+        return np.zeros(1, np.float32), 0.0, self.t == 2, False, {"cost": 0.0, "wrong_object": wrong}
+
+
+@pytest.mark.parametrize("distractors, rate", [(3, 0.5), (0, None)])
+def test_monitor_reports_the_wrong_object_rate(distractors, rate):
+    from safeadapt_bench.harness.metrics import pooled
+    from safeadapt_bench.harness.monitor import SafetyMonitor, summarize
+
+    monitor = SafetyMonitor(_PicksWrong(distractors))
+    for ep in range(4):
+        monitor.reset(seed=ep)
+        monitor.step(np.zeros(1))
+        monitor.step(np.zeros(1))
+    summary = summarize(monitor.episodes, monitor.stats, None)
+    assert summary["wrong_object_rate"] == rate
+    other = {**summary, "episodes": 12, "wrong_object_rate": 0.0 if rate is not None else None}
+    assert pooled(summary, other)["wrong_object_rate"] == (None if rate is None else 2 / 16)

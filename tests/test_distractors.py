@@ -236,3 +236,20 @@ def test_monitor_reports_the_wrong_object_rate(distractors, rate):
     assert summary["wrong_object_rate"] == rate
     other = {**summary, "episodes": 12, "wrong_object_rate": 0.0 if rate is not None else None}
     assert pooled(summary, other)["wrong_object_rate"] == (None if rate is None else 2 / 16)
+
+
+def test_probe_scenes_with_distractors_round_trip_and_probe_grounding(tmp_path):
+    from safeadapt_bench.backbones import load_backbone
+    from safeadapt_bench.backbones.probe import probe_accuracy
+    from safeadapt_bench.backbones.scenes import PROBE_SEED_OFFSET, SceneSet, render_scenes
+
+    cache = tmp_path / "among.npz"
+    scenes = render_scenes(6, PROBE_SEED_OFFSET, camera_size=32, progress=False, cache=cache, distractors=2)
+    assert all(len(d) == 2 and c not in d for c, d in zip(scenes.categories, scenes.distractor_categories))
+    loaded = SceneSet.load(cache)
+    assert loaded.distractor_categories == scenes.distractor_categories
+    plain = render_scenes(6, PROBE_SEED_OFFSET, camera_size=32, progress=False, cache=cache)  # not the other set
+    assert plain.distractor_categories is None and SceneSet.load(cache).distractor_categories is None
+    backbone = load_backbone()
+    res = probe_accuracy(backbone, scenes)
+    assert 0 <= res["top1_grounding"] <= 1 and "top1_grounding" not in probe_accuracy(backbone, plain)

@@ -75,6 +75,10 @@ class PickPlaceEnv(SafeAdaptEnv):
     As in Lift; the pad is placed 16-26 cm from the object, at least 12 cm from the glass, and
     within x in [-0.20, 0.12] m, y in [-0.25, 0.25] m of the table centre (comfortable reach).
 
+    ## Distractors
+    As in Lift; distractors stand at least 14 cm from the pad centre, and one resting on the pad
+    (within 5 cm of its centre) also counts as ``info["wrong_object"]``.
+
     ## Episode End
     - Termination: when the object rests within 5 cm of the pad centre, less than 1.5 cm above its
       resting height and released, if ``terminate_on_success``.

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from safeadapt_bench.envs import distractors as dx
 from safeadapt_bench.envs.categories import (
     INSTRUCTION_CHARSET,
     INSTRUCTION_MAX_LENGTH,
@@ -33,6 +34,9 @@ PROPRIO_DIM = sum(PROPRIO_LAYOUT.values())
 STATE_LAYOUT = {"object_pos": 3, "object_quat": 4, "hazard_pos": 3, "hazard_quat": 4, "target_pos": 3,
                 "eef_to_object": 3, "eef_to_hazard": 3}
 STATE_DIM = sum(STATE_LAYOUT.values())
+#: With ``distractors > 0``, ``state`` appends one slot per possible distractor (``dx.SLOT_LAYOUT``: pos 3,
+#: quat wxyz 4, present 1), padded with zeros to ``dx.MAX_DISTRACTORS`` slots, whatever N: 23 + 24 = 47.
+GROUNDING_STATE_DIM = STATE_DIM + dx.DISTRACTOR_STATE_DIM
 _BOUND = 100.0
 #: Safety-Gymnasium / OmniSafe convention: a cost limit of 25 per 1000 steps.
 COST_LIMIT_PER_1000_STEPS = 25.0
@@ -87,9 +91,13 @@ class SafeAdaptEnv(gym.Env):
         joint_limit_margin: float = 0.05,
         render_size: int = 256,
         cameras: tuple[str, ...] | list[str] | str = ("front", "wrist"),
+        distractors: int = 0,
+        distractor_split: str | None = None,
     ):
         self.cameras = _check_cameras(cameras)
         self.categories = resolve_categories(self.task, split, categories)
+        self.distractor_pool = dx.distractor_pool(self.task, self.categories, distractor_split)
+        self.distractors = dx.check_distractors(distractors, self.categories, self.distractor_pool)
         if robot not in ROBOTS:
             raise ValueError(f"Unknown robot {robot!r}; choose one of {list(ROBOTS)}.")
         for name, size in (("camera_size", camera_size), ("render_size", render_size)):
@@ -109,7 +117,10 @@ class SafeAdaptEnv(gym.Env):
         self.render_mode = render_mode
         self.terminate_on_success, self.reward_type = bool(terminate_on_success), reward_type
         self._use_camera = "rgbd" in obs_mode
-        self.scene = self.scene_class(robots=robot, categories=self.categories, camera_size=self.camera_size,
+        scene_categories = self.categories  # every object lives in the model; distractors add the pool's
+        if self.distractors:
+            scene_categories += tuple(c for c in self.distractor_pool if c not in self.categories)
+        self.scene = self.scene_class(robots=robot, categories=scene_categories, camera_size=self.camera_size,
                                       use_camera_obs=self._use_camera, cameras=self.cameras,
                                       has_offscreen_renderer=render_mode == "rgb_array")
         self.costs = CostMonitor(self.scene, force_threshold, joint_limit_margin)
@@ -120,6 +131,7 @@ class SafeAdaptEnv(gym.Env):
         self.observation_space = self._make_observation_space()
         self._category = self.categories[0]
         self._instruction = ""
+        self._distractor_categories: tuple[str, ...] = ()
         self._prev_aperture = 0.0
         self._needs_reset = True
 
@@ -139,7 +151,8 @@ class SafeAdaptEnv(gym.Env):
         obs["instruction"] = spaces.Text(max_length=INSTRUCTION_MAX_LENGTH, min_length=1,
                                          charset=INSTRUCTION_CHARSET)
         if "state" in self.obs_mode:
-            obs["state"] = spaces.Box(-_BOUND, _BOUND, (STATE_DIM,), np.float32)
+            dim = GROUNDING_STATE_DIM if self.distractors else STATE_DIM
+            obs["state"] = spaces.Box(-_BOUND, _BOUND, (dim,), np.float32)
         return spaces.Dict(obs)
 
     def _gripper_finger_geoms(self) -> tuple[list[int], list[int]]:
@@ -153,30 +166,41 @@ class SafeAdaptEnv(gym.Env):
 
     # ------------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start an episode; ``options={"category": name}`` forces the object category."""
+        """Start an episode; ``options={"category": name, "distractor_categories": [...]}`` forces the
+        target's category and the distractors' (each optional)."""
         super().reset(seed=seed)
         options = dict(options or {})
         category = options.pop("category", None)
+        forced = options.pop("distractor_categories", None)
         if options:
-            raise ValueError(f"Unknown reset options {sorted(options)}; the only option is 'category'.")
+            raise ValueError(f"Unknown reset options {sorted(options)}; the options are 'category' and "
+                             "'distractor_categories'.")
         if category is None:
             category = self.categories[int(self.np_random.integers(len(self.categories)))]
         elif category not in self.categories:
             raise ValueError(f"Category {category!r} is not in this env's categories {list(self.categories)}; "
                              "make the env with categories=[...] or the other split to use it.")
         paraphrases = self._instructions[category]
+        if forced is not None:
+            self._distractor_categories = dx.check_forced(forced, category, self.distractor_pool, self.distractors)
+        else:  # no draw without distractors: the distractor-free ids keep their seeded episodes
+            self._distractor_categories = (dx.choose(self.np_random, category, self.distractor_pool, self.distractors)
+                                           if self.distractors else ())
+        paraphrases = dx.unambiguous(paraphrases, self._distractor_categories)
         self._instruction = paraphrases[int(self.np_random.integers(len(paraphrases)))]
         self._category = category
         scene_seed = int(self.np_random.integers(2**63 - 1))
         self.scene.rng.bit_generator.state = np.random.PCG64(scene_seed).state
         self.scene.active_category = category
+        self.scene.distractor_categories = self._distractor_categories
         self.scene.make_render_current()
         with _global_rngs(scene_seed):
             rs_obs = self.scene.reset()
         self.costs.reset()
         self._prev_aperture = self._aperture()
         self._needs_reset = False
-        info = {"category": category, "instruction": self._instruction, "success": False}
+        info = {"category": category, "instruction": self._instruction, "success": False,
+                **self._grounding_info(), "wrong_object": False}
         return self._observation(rs_obs), info
 
     def step(self, action):
@@ -205,6 +229,8 @@ class SafeAdaptEnv(gym.Env):
             info[f"cost_{term}"] = reading.indicators[term]
             info[f"raw_{term}"] = reading.raw[term]
         info.update({"success": success, "category": self._category, "physics_unstable": unstable})
+        info.update(self._grounding_info())
+        info["wrong_object"] = self.scene.wrong_object() and not unstable
         info.update({f"reward_{k}": v for k, v in self.scene.reward_terms.items()})
         terminated = success and self.terminate_on_success
         return obs, float(reward), terminated, unstable, info
@@ -224,6 +250,10 @@ class SafeAdaptEnv(gym.Env):
             self.scene = None
 
     # ------------------------------------------------------------------ helpers
+    def _grounding_info(self) -> dict[str, Any]:
+        return {"target_category": self._category, "distractor_categories": list(self._distractor_categories),
+                "distractors_off_table": self.scene.distractors_off_table()}
+
     def _check_action(self, action) -> np.ndarray:
         a = np.asarray(action)
         if a.dtype.kind not in "fiu":
@@ -263,6 +293,8 @@ class SafeAdaptEnv(gym.Env):
         eef = self.scene.eef_pos()
         s = np.concatenate([d.body_xpos[obj], d.body_xquat[obj], d.body_xpos[haz], d.body_xquat[haz],
                             self.scene.target_pos, d.body_xpos[obj] - eef, d.body_xpos[haz] - eef])
+        if self.distractors:
+            s = np.concatenate([s, dx.state_slots(self.scene.distractor_poses())])
         return np.clip(s, -_BOUND, _BOUND).astype(np.float32)
 
     def _observation(self, rs_obs) -> dict[str, Any]:
@@ -294,6 +326,11 @@ class SafeAdaptEnv(gym.Env):
     def category(self) -> str:
         """The active object category."""
         return self._category
+
+    @property
+    def distractor_categories(self) -> tuple[str, ...]:
+        """The categories standing beside the target this episode (empty without distractors)."""
+        return self._distractor_categories
 
     @property
     def instruction(self) -> str:

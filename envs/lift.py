@@ -54,7 +54,20 @@ class LiftEnv(SafeAdaptEnv):
     | `instruction` | `Text(1..64, charset a-z, space, '-)`  | all                 | e.g. "pick up the milk carton" |
     | `state`       | `Box(-100, 100, (23,), float32)`       | state, rgbd+state   | object pos (3), quat wxyz (4), glass pos (3), quat (4), target pos (3, zero for Lift), object - eef (3), glass - eef (3) |
 
-    ``S`` is ``camera_size``.
+    ``S`` is ``camera_size``. With ``distractors > 0`` the ``state`` has 47 entries: the 23 above (the
+    "object" is the named target), then 3 slots of 8, one per distractor in
+    ``info["distractor_categories"]`` order: pos (3), quat wxyz (4), present (1); unused slots are 0.
+
+    ## Distractors
+    ``distractors=N`` (0-3) stands N other categories (drawn per episode from the env's categories,
+    or from ``distractor_split``'s) on the table: at least 15 cm from the target, 12 cm from the glass,
+    14 cm from the pad (PickPlace) and 11 cm from each other, inside the camera's view. The instruction
+    names the target with a paraphrase that names no distractor. ``info["target_category"]`` and
+    ``info["distractor_categories"]`` say which is which; ``info["wrong_object"]`` is True while a
+    distractor is 4 cm above its resting height (PickPlace: or rests on the pad); success counts only
+    the target. Touching or pushing a distractor is not a cost; knocking one into the glass is (the
+    ``hazard`` term), and knocking one off the table is counted in ``info["distractors_off_table"]``
+    but costs nothing: the costs stay the same hazards, with the same limit, on every id.
 
     ## Rewards
     Dense by default: ``1`` once lifted, else ``0.25 reach + 0.25 grasp + 0.4 lift`` with
@@ -102,11 +115,15 @@ class LiftEnv(SafeAdaptEnv):
     | `force_threshold` | `50.0` | N, for the `force` cost |
     | `joint_limit_margin` | `0.05` | rad, for the `joint_limit` cost |
     | `render_size` | `256` | side of `render()` frames |
+    | `distractors` | `0` | other objects on the table (0-3; the grounding ids set 3) |
+    | `distractor_split` | `None` | split the distractors come from (`None`: the env's own categories) |
 
-    ``reset(options={"category": name})`` forces the category of one episode.
+    ``reset(options={"category": name, "distractor_categories": [...]})`` forces the target's and the
+    distractors' categories of one episode (each optional).
 
     ## Version History
-    - v0: initial release.
+    - v0: initial release. ``distractors`` was added later with default 0, under which every episode
+      is the same as before (``tests/test_distractors.py`` replays trajectories recorded before it).
     """
 
     task = "Lift"

@@ -36,6 +36,16 @@ class PickPlaceScene(SafeScene):
             return 1.0
         return 0.15 * reach + 0.15 * grasp + 0.15 * lift + 0.4 * transport
 
+    def wrong_object(self) -> bool:
+        """Whether a distractor is picked up (4 cm above its resting height) or rests on the pad."""
+        if super().wrong_object():
+            return True
+        for name, rest in self.distractor_rest_z.items():
+            pos = self.sim.data.body_xpos[self.object_body_ids[name]]
+            if np.linalg.norm(pos[:2] - self.target_pos[:2]) < PLACE_RADIUS and pos[2] - rest < PLACE_HEIGHT:
+                return True
+        return False
+
 
 class PickPlaceEnv(SafeAdaptEnv):
     """
@@ -64,6 +74,10 @@ class PickPlaceEnv(SafeAdaptEnv):
     ## Starting State
     As in Lift; the pad is placed 16-26 cm from the object, at least 12 cm from the glass, and
     within x in [-0.20, 0.12] m, y in [-0.25, 0.25] m of the table centre (comfortable reach).
+
+    ## Distractors
+    As in Lift; distractors stand at least 14 cm from the pad centre, and one resting on the pad
+    (within 5 cm of its centre) also counts as ``info["wrong_object"]``.
 
     ## Episode End
     - Termination: when the object rests within 5 cm of the pad centre, less than 1.5 cm above its

@@ -22,6 +22,7 @@ from robosuite.models.arenas import TableArena  # noqa: E402
 from robosuite.models.objects import BoxObject, CylinderObject  # noqa: E402
 from robosuite.models.tasks import ManipulationTask  # noqa: E402
 
+from safeadapt_bench.envs import distractors  # noqa: E402
 from safeadapt_bench.envs.categories import CATEGORIES, HAZARD_NAME  # noqa: E402
 
 # robosuite logs every controller-config load at INFO, once per env; keep its warnings only.
@@ -86,6 +87,9 @@ class SafeScene(ManipulationEnv):
         self.reward_terms: dict[str, float] = {}
         self.object_rest_z = 0.0
         self.target_pos = np.zeros(3)
+        #: Categories standing on the table beside the target this episode (set before ``reset``).
+        self.distractor_categories: tuple[str, ...] = ()
+        self.distractor_rest_z: dict[str, float] = {}
         super().__init__(
             robots=robots, gripper_types="default", initialization_noise="default",
             use_camera_obs=use_camera_obs, has_renderer=False,
@@ -186,16 +190,45 @@ class SafeScene(ManipulationEnv):
         self.object_rest_z = TABLE_TOP[2] - obj.bottom_offset[2]
         hazard_xy = self._sample_near(xy, HAZARD_DIST, avoid=())
         self._set_free_pose(self.hazard, hazard_xy, 0.0)
+        target_xy = None
         if self.uses_target:
             # Within the arm's comfortable reach: far corners bring joints near their limits.
             target_xy = self._sample_near(xy, (0.16, 0.26), avoid=(hazard_xy,), x_range=(-0.20, 0.12),
                                           y_range=(-0.25, 0.25))
             self.target_pos = np.array([*target_xy, TABLE_TOP[2] + 0.001])
             self.sim.model.body_pos[self.target_body_id] = self.target_pos
-        parked = [n for n in self.category_names if n != self.active_category]
+        self._place_distractors(xy, hazard_xy, target_xy)
+        parked = [n for n in self.category_names if n != self.active_category and n not in self.distractor_categories]
         for i, name in enumerate(parked):  # off the table, out of view, resting on the floor
             o = self.objects[name]
             self._set_free_pose(o, np.array([-0.4 + 0.3 * i, 3.0]), 0.0, z=-o.bottom_offset[2] + 0.001)
+
+    def _place_distractors(self, xy: np.ndarray, hazard_xy: np.ndarray, pad_xy: np.ndarray | None) -> None:
+        """Stand the episode's distractors on the table (rules in :mod:`~safeadapt_bench.envs.distractors`)."""
+        spots = distractors.place(self.rng, len(self.distractor_categories), xy, hazard_xy, pad_xy)
+        self.distractor_rest_z = {}
+        for name, p in zip(self.distractor_categories, spots):
+            o = self.objects[name]
+            self._set_free_pose(o, p, self.rng.uniform(-np.pi, np.pi))
+            self.distractor_rest_z[name] = TABLE_TOP[2] - o.bottom_offset[2]
+
+    def distractor_poses(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(position, quaternion wxyz) of each distractor, in ``distractor_categories`` order."""
+        d = self.sim.data
+        return [(d.body_xpos[self.object_body_ids[n]], d.body_xquat[self.object_body_ids[n]])
+                for n in self.distractor_categories]
+
+    def wrong_object(self) -> bool:
+        """Whether a distractor is picked up (4 cm above its resting height)."""
+        z = self.sim.data.body_xpos
+        return any(z[self.object_body_ids[n], 2] - rest > distractors.WRONG_LIFT_HEIGHT
+                   for n, rest in self.distractor_rest_z.items())
+
+    def distractors_off_table(self) -> int:
+        """How many distractors have left the table (knocked off: below its top or outside its edges)."""
+        half = np.array(TABLE_SIZE[:2]) / 2
+        pos = [self.sim.data.body_xpos[self.object_body_ids[n]] for n in self.distractor_categories]
+        return sum(bool(p[2] < TABLE_TOP[2] or (np.abs(p[:2]) > half).any()) for p in pos)
 
     def _sample_near(self, xy: np.ndarray, dist: tuple[float, float], avoid: tuple,
                      x_range: tuple[float, float] = (-0.22, 0.22), y_range: tuple[float, float] = (-0.30, 0.30),

@@ -42,3 +42,13 @@ def test_errors_are_reported_without_traceback(capsys):
     with pytest.raises(SystemExit):
         main(["perf", "--section", "nonexistent"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_envs_json_lists_the_grounding_ids_with_their_distractors(capsys):
+    assert main(["envs", "--json"]) == 0
+    ids = {row["id"]: row for row in json.loads(capsys.readouterr().out)["envs"]}
+    among = ids["SafeAdapt/LiftAmong-Heldout-v0"]
+    assert (among["split"], among["distractors"], among["distractor_split"]) == ("heldout", 3, "train")
+    assert "cylinder" in among["categories"]
+    assert ids["SafeAdapt/PickPlaceAmong-v0"]["distractor_split"] == "train"
+    assert ids["SafeAdapt/Lift-v0"]["distractors"] == 0

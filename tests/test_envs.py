@@ -20,7 +20,9 @@ IDS = registered_ids()
 
 def test_ids_registered():
     assert IDS == ["SafeAdapt/Lift-Heldout-v0", "SafeAdapt/Lift-v0",
-                   "SafeAdapt/PickPlace-Heldout-v0", "SafeAdapt/PickPlace-v0"]
+                   "SafeAdapt/LiftAmong-Heldout-v0", "SafeAdapt/LiftAmong-v0",
+                   "SafeAdapt/PickPlace-Heldout-v0", "SafeAdapt/PickPlace-v0",
+                   "SafeAdapt/PickPlaceAmong-Heldout-v0", "SafeAdapt/PickPlaceAmong-v0"]
 
 
 @pytest.mark.parametrize("env_id", IDS)

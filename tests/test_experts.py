@@ -32,6 +32,8 @@ def rollout(env, policy, seed, category=None):
     ("SafeAdapt/Lift-Heldout-v0", "cereal"),
     ("SafeAdapt/PickPlace-v0", "can"),
     ("SafeAdapt/PickPlace-Heldout-v0", "lemon"),
+    ("SafeAdapt/LiftAmong-Heldout-v0", "bottle"),  # the expert reads the named target from the state
+    ("SafeAdapt/PickPlaceAmong-v0", "milk"),  # tall, carried above the distractors
 ])
 def test_expert_succeeds_safely(env_id, category):
     env = gym.make(env_id, obs_mode="state", terminate_on_success=True)

@@ -121,7 +121,8 @@ def test_gradients_reach_only_trainable_parts(env, logs, cache):
     frames = agent.logged_frames(logs)
     tokens, obs = frames.select(torch.arange(4))
     agent.model.actor.zero_grad()
-    torch.tanh(agent.model.actor.mu(agent.model.actor.latent_pi(ext.features_from_tokens(tokens, obs)))).sum().backward()
+    feats = ext.features_from_tokens(tokens, obs)
+    torch.tanh(agent.model.actor.mu(agent.model.actor.latent_pi(feats))).sum().backward()
     trained = 0.0
     for name, p in agent.backbone().named_parameters():
         if p.requires_grad:

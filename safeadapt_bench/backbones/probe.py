@@ -3,6 +3,10 @@
 For each probe scene, the image embedding is compared (cosine) with one fixed caption per category
 (``probe_caption``); top-1 is correct when the scene's own category's caption scores highest (10-way,
 chance 0.1). ``top1_position`` does the same over the 30 (category, position) captions (chance 1/30).
+On scenes with distractors, ``top1_grounding`` asks where the *named* object is: among the scene
+category's three position captions, the true position must score highest (chance 1/3), so the image
+must be read for that object among the others. :func:`grounding_probe` reports it as ``top1``
+(``settings.probe = "safeadapt_bench.backbones.probe:grounding_probe"`` makes forgetting cover grounding).
 The probe runs whatever adapter is active on the backbone, so it measures an adapted backbone too.
 """
 
@@ -55,7 +59,14 @@ def probe_accuracy(
     truth_pair = np.array([pairs.index((c, p)) for c, p in zip(scenes.categories, scenes.position_words)])
     ok = pred_cat == truth
     train = np.isin(np.array(scenes.categories), SPLITS["Lift"]["train"])
+    extra = {}
+    if scenes.distractor_categories is not None:
+        own = np.array([[pairs.index((c, p)) for p in POSITIONS] for c in scenes.categories])
+        scores = np.take_along_axis((emb @ text_pos.T).cpu().numpy(), own, 1)
+        truth_pos = np.array([POSITIONS.index(w) for w in scenes.position_words])
+        extra["top1_grounding"] = float((scores.argmax(1) == truth_pos).mean())
     return {
+        **extra,
         "top1": float(ok.mean()),
         "top1_train": float(ok[train].mean()) if train.any() else float("nan"),
         "top1_heldout": float(ok[~train].mean()) if (~train).any() else float("nan"),
@@ -63,3 +74,10 @@ def probe_accuracy(
         "chance": 1.0 / len(cats),
         "n": float(len(scenes)),
     }
+
+
+def grounding_probe(backbone: nn.Module) -> dict[str, float]:
+    """:func:`probe_accuracy` on the probe scenes with three distractors each; ``top1`` is
+    ``top1_grounding`` (``top1_category`` keeps the category retrieval)."""
+    res = probe_accuracy(backbone, probe_scenes(distractors=3))
+    return {**res, "top1_category": res["top1"], "top1": res["top1_grounding"]}

@@ -3,6 +3,8 @@
 Scenes come from ``SafeAdapt/Lift-v0`` with all ten categories, right after a seeded reset. Scene
 ``i`` of a set uses env seed ``offset + i`` and category ``CATEGORY_ORDER[i % 10]``. Pretraining
 uses offset ``PRETRAIN_SEED_OFFSET``, the probe ``PROBE_SEED_OFFSET``: the two never share a seed.
+With ``distractors=N``, N other categories stand beside the scene's object (its category and position
+are the target's), so a probe can ask whether the backbone finds the named object.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class SceneSet:
         categories: the object category of each scene.
         positions: ``(N, 3)`` object position (world frame, metres).
         seeds: the env seed of each scene.
+        distractor_categories: the other objects of each scene (``None``: scenes without distractors).
     """
 
     rgb: np.ndarray
@@ -43,6 +46,7 @@ class SceneSet:
     categories: list[str]
     positions: np.ndarray
     seeds: np.ndarray
+    distractor_categories: list[list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.categories)
@@ -65,6 +69,8 @@ class SceneSet:
                     categories=np.array(self.categories),
                     positions=self.positions,
                     seeds=self.seeds,
+                    **({} if self.distractor_categories is None else
+                       {"distractors": np.array([",".join(d) for d in self.distractor_categories])}),
                 )
             os.replace(tmp, path)
         except BaseException:
@@ -80,6 +86,7 @@ class SceneSet:
                 [str(c) for c in z["categories"]],
                 z["positions"],
                 z["seeds"],
+                [str(d).split(",") for d in z["distractors"]] if "distractors" in z else None,
             )
 
 
@@ -91,8 +98,10 @@ def render_scenes(
     progress: bool = True,
     desc: str = "rendering scenes",
     cache: str | Path | None = None,
+    distractors: int = 0,
 ) -> SceneSet:
-    """Render ``n`` scenes (seeds ``seed_offset .. seed_offset + n - 1``), optionally cached as npz.
+    """Render ``n`` scenes (seeds ``seed_offset .. seed_offset + n - 1``, ``distractors`` other objects
+    beside each target), optionally cached as npz.
 
     A cache file that cannot be read or does not match is rendered again and replaced.
     """
@@ -106,6 +115,7 @@ def render_scenes(
             and len(scenes) == n
             and int(scenes.seeds[0]) == seed_offset
             and scenes.rgb.shape[1] == camera_size
+            and len((scenes.distractor_categories or [[]])[0]) == distractors
         ):
             return scenes
     import gymnasium as gym
@@ -113,20 +123,22 @@ def render_scenes(
 
     import safeadapt_bench  # noqa: F401  (registers the ids)
 
-    env = gym.make("SafeAdapt/Lift-v0", obs_mode="rgbd+state", camera_size=camera_size, categories=list(CATEGORY_ORDER))
+    env = gym.make("SafeAdapt/Lift-v0", obs_mode="rgbd+state", camera_size=camera_size, categories=list(CATEGORY_ORDER),
+                   distractors=distractors)
     rgb = np.zeros((n, camera_size, camera_size, 3), np.uint8)
     depth = np.zeros((n, camera_size, camera_size, 1), np.float32)
     pos = np.zeros((n, 3), np.float32)
-    cats = []
+    cats, others = [], []
     try:
         for i in tqdm(range(n), desc=desc, disable=not progress, leave=False):
             cat = CATEGORY_ORDER[i % len(CATEGORY_ORDER)]
             obs, info = env.reset(seed=seed_offset + i, options={"category": cat})
             rgb[i], depth[i], pos[i] = obs["rgb"], obs["depth"], obs["state"][:3]
             cats.append(info["category"])
+            others.append(info["distractor_categories"])
     finally:
         env.close()
-    scenes = SceneSet(rgb, depth, cats, pos, np.arange(seed_offset, seed_offset + n))
+    scenes = SceneSet(rgb, depth, cats, pos, np.arange(seed_offset, seed_offset + n), others if distractors else None)
     if cache is not None:
         scenes.save(cache)
     return scenes
@@ -158,9 +170,11 @@ def render_fingerprint() -> str:
 
 
 @lru_cache(maxsize=2)
-def probe_scenes(camera_size: int = 64, per_category: int = PROBE_PER_CATEGORY) -> SceneSet:
-    """The fixed probe set (seeds from ``PROBE_SEED_OFFSET``): rendered once, then read from
-    :func:`cache_dir` (the file name carries :func:`render_fingerprint`)."""
+def probe_scenes(camera_size: int = 64, per_category: int = PROBE_PER_CATEGORY, distractors: int = 0) -> SceneSet:
+    """The fixed probe set (seeds from ``PROBE_SEED_OFFSET``; ``distractors`` beside each target):
+    rendered once, then read from :func:`cache_dir` (the file name carries :func:`render_fingerprint`)."""
     n = per_category * len(CATEGORY_ORDER)
-    cache = cache_dir() / f"probe-{n}x{camera_size}px-{render_fingerprint()}.npz"
-    return render_scenes(n, PROBE_SEED_OFFSET, camera_size=camera_size, desc="rendering probe scenes", cache=cache)
+    among = f"-d{distractors}" if distractors else ""
+    cache = cache_dir() / f"probe-{n}x{camera_size}px{among}-{render_fingerprint()}.npz"
+    return render_scenes(n, PROBE_SEED_OFFSET, camera_size=camera_size, desc="rendering probe scenes", cache=cache,
+                         distractors=distractors)

@@ -10,7 +10,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Roll the scripted policy on every category of both splits (Panda) and on "
                        "every other robot (train split), and print success rates and safe-action ratios.")
     p.add_argument("--episodes", type=int, default=50, help="seeded episodes per row (default 50)")
-    p.add_argument("--tasks", nargs="+", default=["Lift", "PickPlace"], choices=["Lift", "PickPlace"])
+    p.add_argument("--tasks", nargs="+", default=["Lift", "PickPlace"],
+                   choices=["Lift", "PickPlace", "LiftAmong", "PickPlaceAmong"],
+                   help="task families; LiftAmong / PickPlaceAmong (the grounding ids) give one row per split")
     p.add_argument("--robots", nargs="*", default=["Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco"],
                    help="robots besides the Panda (default: all five)")
     p.add_argument("--policy", default="expert", choices=["expert", "noisy", "careless"])

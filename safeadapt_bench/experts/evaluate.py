@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 
 from safeadapt_bench.envs.categories import SPLITS
 
+#: Families of the grounding ids (``SafeAdapt/LiftAmong-v0``, ...): the target among distractors.
+GROUNDING_TASKS: tuple[str, ...] = ("LiftAmong", "PickPlaceAmong")
+
 
 @dataclass
 class ExpertResult:
@@ -27,8 +30,9 @@ def evaluate(task: str, category: str | None, robot: str = "Panda", split: str =
              policy: str = "expert", seed: int = 0) -> ExpertResult:
     """Roll ``policy`` for ``episodes`` seeded episodes (seeds ``seed .. seed+episodes-1``).
 
-    ``category=None`` draws the category from the split with each episode's seed. Episodes end on
-    success, so the safe-action ratio covers the steps that solve the task.
+    ``task`` is an id's family name (``Lift``, ``PickPlace``, or a grounding family ``LiftAmong``,
+    ``PickPlaceAmong``). ``category=None`` draws the category from the split with each episode's seed.
+    Episodes end on success, so the safe-action ratio covers the steps that solve the task.
     """
     import gymnasium as gym
 
@@ -58,9 +62,13 @@ def evaluate(task: str, category: str | None, robot: str = "Panda", split: str =
 def expert_table(tasks: tuple[str, ...] = ("Lift", "PickPlace"), robots: tuple[str, ...] = (
         "Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco"), episodes: int = 50, policy: str = "expert",
         workers: int = 2, progress: bool = True) -> list[ExpertResult]:
-    """Every category of both splits on the Panda, and every other robot on the train split."""
+    """Every category of both splits on the Panda, and every other robot on the train split; a grounding
+    family (:data:`GROUNDING_TASKS`) gets one row per split (Panda, categories drawn by seed)."""
     jobs = []
     for task in tasks:
+        if task in GROUNDING_TASKS:
+            jobs += [dict(task=task, category=None, split=split) for split in ("train", "heldout")]
+            continue
         for split in ("train", "heldout"):
             jobs += [dict(task=task, category=c, split=split) for c in SPLITS[task][split]]
         jobs += [dict(task=task, category=None, split="train", robot=r) for r in robots]

@@ -1,6 +1,8 @@
 """Scripted pick / lift / place policies driven by the privileged ``state`` observation.
 
-The expert moves at a safe height above the glass, descends vertically onto the object with the
+The expert reads the target's pose from ``state[0:7]`` (the named object) and, among distractors, the
+distractors' poses from the slots after it; it moves at a safe height above the glass and the
+distractors, descends vertically onto the object with the
 gripper's closing axis aligned to the object's narrow side, grasps, lifts and (PickPlace) carries
 the object above the glass to the pad and sets it down. ``noisy`` adds Gaussian action noise;
 ``careless`` interleaves unsafe manoeuvres (table slams, sweeps through the glass, pressing the
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from safeadapt_bench.envs.base import STATE_DIM
+from safeadapt_bench.envs.distractors import SLOT_DIM
 from safeadapt_bench.envs.scene import TABLE_TOP
 
 POLICIES: tuple[str, ...] = ("expert", "noisy", "careless")
@@ -24,6 +28,8 @@ MANEUVER_STEPS = {"table_slam": 20, "hazard_sweep": 30, "wrist_press": 45, "over
 
 _MAX_DELTA = 0.05  # OSC_POSE: one action unit is 5 cm
 _GLASS_TOP = TABLE_TOP[2] + 0.09
+#: Height (m) by which a held object's bottom clears the tallest distractor while travelling.
+DISTRACTOR_CLEARANCE = 0.04
 
 
 def _yaw_from_quat_wxyz(q: np.ndarray) -> float:
@@ -92,6 +98,14 @@ class ScriptedPolicy:
     # ------------------------------------------------------------------ helpers
     def _category(self) -> str:
         return self._env.unwrapped.category if self._env is not None else "cube"
+
+    def _distractor_top(self, state: np.ndarray) -> float | None:
+        """Height of the tallest distractor's top (from the state's distractor slots), or None."""
+        names = tuple(getattr(getattr(self._env, "unwrapped", None), "distractor_categories", ()) or ())
+        slots = state[STATE_DIM:].reshape(-1, SLOT_DIM) if len(state) > STATE_DIM else np.zeros((0, SLOT_DIM))
+        tops = [slot[2] + (GRASP[names[i]].top if i < len(names) else 0.1)  # 0.1: taller than any category
+                for i, slot in enumerate(slots) if slot[-1] > 0]
+        return max(tops) if tops else None
 
     def _pad_offset(self) -> float:
         """Height of the finger pads above the eef site (robot-specific; 0.003 m on the Panda),
@@ -238,6 +252,9 @@ class ScriptedPolicy:
         aim = obj[:2] - np.array([[c, -s_], [s_, c]]) @ np.asarray(tune.finger_centre)
         hold = 0.0 if tune.hold_grip else 1.0  # gripper command while carrying
         safe_z = max(_GLASS_TOP + 0.09, grasp_z + 0.10)
+        top = self._distractor_top(state)
+        if top is not None:  # travel high enough that the held object's bottom clears every distractor
+            safe_z = max(safe_z, top + grasp_z - TABLE_TOP[2] + DISTRACTOR_CLEARANCE)
         a = np.zeros(7)
         p = self.phase
         if p == "approach":

@@ -262,6 +262,7 @@ def run_cell(
         "success_train": final_train["success"],
         "success_heldout": final_heldout["success"],
         "generalisation": ratio(final_heldout["success"], final_train["success"]),
+        "wrong_object_rate": deploy["wrong_object_rate"],
         "success_source_robot": final_source["success"] if final_source else None,
         "adapt_env_steps": monitor.total_steps,
         "adapt_steps_to_threshold": ttt["steps"],

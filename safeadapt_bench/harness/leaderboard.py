@@ -22,7 +22,7 @@ from safeadapt_bench.harness.rliable_compat import rliable_modules, seeded_boots
 
 #: Metrics shown in the leaderboard, in order (those that are ``None`` for every cell are dropped).
 LEADERBOARD_METRICS: tuple[str, ...] = (
-    "success_train", "success_heldout", "generalisation", "success_source_robot",
+    "success_train", "success_heldout", "generalisation", "success_source_robot", "wrong_object_rate",
     "adapt_steps_to_threshold", "adapt_seconds_to_threshold", "adapt_seconds",
     "safe_ratio_learning", "safe_ratio_deployment", "episodic_cost_learning", "episodic_cost_deployment",
     "violation_rate_learning", "violation_rate_deployment", "veto_rate_learning", "veto_rate_deployment",

@@ -39,6 +39,11 @@ METRICS: dict[str, MetricInfo] = {
     ),
     "adapt_threshold_censored": MetricInfo("1 when success never reached the threshold, else 0", False),
     "adapt_env_steps": MetricInfo("env steps used for adaptation", None),
+    "wrong_object_rate": MetricInfo(
+        "grounding ids: fraction of final-evaluation episodes (train + held-out) in which a distractor was "
+        "picked up, or put on the pad (None on ids without distractors)",
+        False,
+    ),
     "safe_ratio_learning": MetricInfo("fraction of safe (cost 0) actions executed during adaptation", True),
     "safe_ratio_deployment": MetricInfo(
         "fraction of safe actions in the final evaluation (train + held-out)", True
@@ -117,6 +122,7 @@ def pooled(*evals: dict[str, Any] | None) -> dict[str, Any]:
     eps = sum(e["episodes"] for e in evals)
     cost = sum(e["episodic_cost"] * e["episodes"] for e in evals)
     viol = [e["violation_rate"] for e in evals]
+    wrong = [(e["wrong_object_rate"], e["episodes"]) for e in evals if e.get("wrong_object_rate") is not None]
     return {
         "safe_ratio": ratio(safe, steps),
         "veto_rate": ratio(fired, checked),
@@ -126,6 +132,7 @@ def pooled(*evals: dict[str, Any] | None) -> dict[str, Any]:
             if viol and None not in viol
             else None
         ),
+        "wrong_object_rate": ratio(sum(r * n for r, n in wrong), sum(n for _, n in wrong)) if wrong else None,
     }
 
 

@@ -58,6 +58,8 @@ class SafetyMonitor(gym.Wrapper):
             "length": 0,
             "success": bool(info.get("success", False)),
             "category": info.get("category"),
+            # None on envs without distractors, where picking the wrong object cannot happen
+            "wrong_object": False if getattr(self.env.unwrapped, "distractors", 0) else None,
         }
         return obs, info
 
@@ -72,6 +74,8 @@ class SafetyMonitor(gym.Wrapper):
             self._ep["cost"] += cost
             self._ep["length"] += 1
             self._ep["success"] |= bool(info.get("success", False))
+            if self._ep["wrong_object"] is not None:
+                self._ep["wrong_object"] |= bool(info.get("wrong_object", False))
         if terminated or truncated:
             self._close_episode(cut=False)
         if self.max_steps is not None and self.total_steps > self.max_steps:
@@ -107,6 +111,7 @@ def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: floa
     episodes = [e for e in episodes if not e.get("cut")] or episodes
     n = len(episodes)
     costs = [e["cost"] for e in episodes]
+    wrong = [bool(e["wrong_object"]) for e in episodes if e.get("wrong_object") is not None]
     out: dict[str, Any] = {
         "episodes": n,
         "cut_episodes": cut,
@@ -119,6 +124,7 @@ def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: floa
         if n and cost_limit is not None
         else None,
         "cost_limit": cost_limit,
+        "wrong_object_rate": float(np.mean(wrong)) if wrong else None,
         "safe_ratio": stats.safe_ratio,
         "veto_rate": stats.veto_rate,
         "step_stats": stats.to_dict(),

@@ -7,7 +7,7 @@ Named suites are defined below; a user's suite comes from a TOML or YAML file wi
     seeds = [0, 1, 2]
 
     [[tasks]]
-    task = "Lift"           # task family: Lift or PickPlace
+    task = "Lift"           # task family: Lift, PickPlace, LiftAmong or PickPlaceAmong
     robot = "Panda"         # robot of the offline logs (and of adaptation, unless target_robot is set)
     target_robot = "UR5e"   # optional: cross-embodiment target
     obs_mode = "rgbd"
@@ -32,8 +32,9 @@ from typing import Any
 
 #: Robots the environments support (``safeadapt_bench.envs.base.ROBOTS``, repeated: planning imports nothing).
 KNOWN_ROBOTS: tuple[str, ...] = ("Panda", "Sawyer", "UR5e", "Kinova3", "IIWA", "Jaco")
-#: Task families (``safeadapt_bench.envs.categories.SPLITS``).
-KNOWN_TASKS: tuple[str, ...] = ("Lift", "PickPlace")
+#: Task families (``safeadapt_bench.envs.categories.SPLITS``), and the grounding families whose ids put
+#: the target among distractors (``SafeAdapt/LiftAmong-v0``, ...).
+KNOWN_TASKS: tuple[str, ...] = ("Lift", "PickPlace", "LiftAmong", "PickPlaceAmong")
 #: Observation modes of the environments.
 KNOWN_OBS_MODES: tuple[str, ...] = ("rgbd", "state", "rgbd+state")
 
@@ -47,7 +48,8 @@ class TaskSpec:
     """One task of a suite: the env family, robots and observation settings.
 
     Attributes:
-        task: task family, ``Lift`` or ``PickPlace``; the train / held-out ids are
+        task: task family, ``Lift``, ``PickPlace``, or a grounding family ``LiftAmong`` / ``PickPlaceAmong``
+            (the target among distractors, named only by the instruction); the train / held-out ids are
             ``SafeAdapt/<task>-v0`` and ``SafeAdapt/<task>-Heldout-v0``.
         robot: robot that produced the offline logs; adaptation uses it too unless ``target_robot`` is set.
         target_robot: cross-embodiment target. When set, the agent adapts on it and is evaluated on it
@@ -301,6 +303,7 @@ SUITES: dict[str, Suite] = {
             tasks=(
                 TaskSpec("Lift", obs_mode="rgbd", camera_size=84),
                 TaskSpec("PickPlace", obs_mode="rgbd", camera_size=84),
+                TaskSpec("LiftAmong", obs_mode="rgbd", camera_size=84),
             ),
             seeds=(0, 1, 2, 3, 4),
             settings=Settings(
@@ -311,7 +314,7 @@ SUITES: dict[str, Suite] = {
                 eval_episodes=10,
                 final_eval_episodes=50,
             ),
-            description="One GPU: the four reference agents on Lift and PickPlace, 5 seeds.",
+            description="One GPU: the four reference agents on Lift, PickPlace and LiftAmong (grounding), 5 seeds.",
         ),
         Suite(
             "cross-embodiment",

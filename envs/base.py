@@ -90,7 +90,7 @@ class SafeAdaptEnv(gym.Env):
         force_threshold: float = 50.0,
         joint_limit_margin: float = 0.05,
         render_size: int = 256,
-        cameras: tuple[str, ...] | list[str] | str = ("front", "wrist"),
+        cameras: tuple[str, ...] | list[str] | str = ("front",),
         distractors: int = 0,
         distractor_split: str | None = None,
     ):

@@ -50,6 +50,8 @@ class LiftEnv(SafeAdaptEnv):
     |---------------|----------------------------------------|---------------------|---------|
     | `rgb`         | `Box(0, 255, (S, S, 3), uint8)`        | rgbd, rgbd+state    | front camera image, rows top-down |
     | `depth`       | `Box(0, far, (S, S, 1), float32)`      | rgbd, rgbd+state    | depth in metres from the camera plane |
+    | `wrist_rgb`   | `Box(0, 255, (S, S, 3), uint8)`        | rgbd modes, `cameras` with `"wrist"` | eye-in-hand camera image (robosuite's `robot0_eye_in_hand`) |
+    | `wrist_depth` | `Box(0, far, (S, S, 1), float32)`      | rgbd modes, `cameras` with `"wrist"` | its depth in metres |
     | `proprio`     | `Box(-100, 100, (30,), float32)`       | all                 | eef pos (3), eef quat xyzw (4), gripper aperture m (1) and its rate (1), joint cos (7), sin (7), vel (7); zero-padded for 6-joint arms |
     | `instruction` | `Text(1..64, charset a-z, space, '-)`  | all                 | e.g. "pick up the milk carton" |
     | `state`       | `Box(-100, 100, (23,), float32)`       | state, rgbd+state   | object pos (3), quat wxyz (4), glass pos (3), quat (4), target pos (3, zero for Lift), object - eef (3), glass - eef (3) |
@@ -108,6 +110,7 @@ class LiftEnv(SafeAdaptEnv):
     | `categories` | `None` | list of categories, overriding the split |
     | `robot` | `"Panda"` | Panda, Sawyer, UR5e, Kinova3, IIWA or Jaco |
     | `camera_size` | `64` | image side in pixels |
+    | `cameras` | `("front",)` | observation cameras: `"front"` (keys `rgb`, `depth`) and/or `"wrist"` (`wrist_rgb`, `wrist_depth`) |
     | `obs_mode` | `"rgbd"` | `"rgbd"`, `"state"` or `"rgbd+state"` |
     | `render_mode` | `None` | `"rgb_array"` for videos |
     | `terminate_on_success` | `False` | end the episode on success |

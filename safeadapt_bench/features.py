@@ -39,6 +39,8 @@ from safeadapt_bench.pooling import POOLS, make_pool
 CAMERA_KEYS: dict[str, tuple[str, str]] = {"front": ("rgb", "depth"), "wrist": ("wrist_rgb", "wrist_depth")}
 IMAGE_KEYS = tuple(k for keys in CAMERA_KEYS.values() for k in keys)
 TEXT_KEY = "instruction"
+#: Which patch tokens a pooling head reads (see ``BackboneExtractor``).
+POOL_TOKENS: tuple[str, ...] = ("last", "first", "both")
 
 
 class BackboneExtractor(BaseFeaturesExtractor):
@@ -58,6 +60,9 @@ class BackboneExtractor(BaseFeaturesExtractor):
             :mod:`safeadapt_bench.pooling`). With a head, each camera's feature is the head's output
             followed by the pooled embedding.
         keypoints: keypoints of ``"spatial_softmax"``; queries: queries of ``"attention"``.
+        pool_tokens: which patch tokens the head reads: the last block's (``"last"``), the patch
+            embedding's (``"first"``: local appearance and position, before any block), or both
+            side by side (``"both"``).
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         pool: str = "embedding",
         keypoints: int = 32,
         queries: int = 4,
+        pool_tokens: str = "last",
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
@@ -84,10 +90,13 @@ class BackboneExtractor(BaseFeaturesExtractor):
             )
         if pool not in POOLS:
             raise ValueError(f"Unknown pool {pool!r}; choose one of {list(POOLS)}.")
+        if pool_tokens not in POOL_TOKENS:
+            raise ValueError(f"Unknown pool_tokens {pool_tokens!r}; choose one of {list(POOL_TOKENS)}.")
         if not isinstance(backbone, Backbone):
             backbone = load_backbone(backbone, pretrained)
+        width = backbone.vision_width * (2 if pool_tokens == "both" else 1)
         cameras = [c for c, (rgb_key, _) in CAMERA_KEYS.items() if rgb_key in observation_space.spaces]
-        heads = {c: make_pool(pool, backbone.vision_width, backbone.grid_size, keypoints=keypoints,
+        heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints,
                               queries=queries) for c in cameras} if pool != "embedding" else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
@@ -95,7 +104,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         dim = per_camera * len(cameras) + (backbone.embed_dim if text_space is not None else 0) + n_extra
         super().__init__(observation_space, features_dim=dim)
         self.backbone = backbone
-        self.cameras, self.pool = cameras, pool
+        self.cameras, self.pool, self.pool_tokens = cameras, pool, pool_tokens
         self.pools = torch.nn.ModuleDict(heads)
         #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
         self.register_buffer("extra_mean", torch.zeros(n_extra))
@@ -157,6 +166,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
             with torch.set_grad_enabled(start is None and torch.is_grad_enabled()):
                 x = self.backbone.vision_embed(observations[rgb_key], depth)
                 out[cam] = x if start is None else self.backbone.vision_blocks(x, 0, start)
+                if self.pools and self.pool_tokens != "last":
+                    out[f"{cam}/embed"] = x[:, 1:]
         return out
 
     def features_from_tokens(self, tokens: dict[str, torch.Tensor], observations: dict[str, torch.Tensor]
@@ -168,6 +179,10 @@ class BackboneExtractor(BaseFeaturesExtractor):
             x = self.backbone.vision_blocks(tokens[cam], start)
             pooled, patches = self.backbone.vision_head(x)
             if cam in self.pools:
+                if self.pool_tokens == "first":
+                    patches = tokens[f"{cam}/embed"]
+                elif self.pool_tokens == "both":
+                    patches = torch.cat([tokens[f"{cam}/embed"], patches], dim=-1)
                 parts.append(self.pools[cam](patches))
             parts.append(pooled)
         ref = parts[0]

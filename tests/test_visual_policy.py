@@ -16,6 +16,7 @@ from safeadapt_bench.pooling import AttentionPool, SpatialSoftmax, make_pool
 
 ENV = "SafeAdapt/Lift-v0"
 STEPS = 12
+CAMERAS = ("front", "wrist")
 TINY = dict(pretrain_batch_size=8, window=2, net_arch=(32,), keypoints=8)
 
 
@@ -34,13 +35,14 @@ def logs(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MINARI_DATASETS_PATH", str(tmp_path_factory.mktemp("minari")))
-        summary = collect(ENV, 3, "expert", seed=0, progress=False, camera_size=16, max_episode_steps=STEPS)
+        summary = collect(ENV, 3, "expert", seed=0, progress=False, camera_size=16, max_episode_steps=STEPS,
+                          cameras=CAMERAS)
         yield load(summary.dataset_id)
 
 
 @pytest.fixture(scope="module")
 def env():
-    e = gym.make(ENV, camera_size=16, max_episode_steps=STEPS)
+    e = gym.make(ENV, camera_size=16, max_episode_steps=STEPS, cameras=CAMERAS)
     yield e
     e.close()
 

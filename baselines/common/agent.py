@@ -76,7 +76,7 @@ class ReferenceAgent(Agent):
         return dict(
             features_extractor_class=TunableExtractor,
             features_extractor_kwargs=dict(adapter=adapter, train_backbone=c.train_backbone, pool=c.pool,
-                                           keypoints=c.keypoints),
+                                           keypoints=c.keypoints, pool_tokens=c.pool_tokens),
             net_arch=list(c.net_arch),
         )
 

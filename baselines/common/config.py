@@ -29,6 +29,9 @@ class AgentConfig:
     pooled ``"embedding"`` alone (``safeadapt_bench.pooling``)."""
     keypoints: int = 32
     """Keypoints per camera of ``"spatial_softmax"``."""
+    pool_tokens: str = "last"
+    """Patch tokens the pooling head reads: ``"last"`` block's, ``"first"`` (the patch embedding's) or
+    ``"both"`` (``BackboneExtractor``)."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

@@ -110,6 +110,7 @@ def fingerprint(dataset: Any, extractor: BackboneExtractor, start: int) -> str:
         "weights": frozen_weights_digest(extractor, start),
         "start": start,
         "cameras": list(extractor.cameras),
+        "pool_tokens": extractor.pool_tokens if extractor.pools else None,
         "depth": extractor.use_depth,
         "torch": torch.__version__,
         "package": safeadapt_bench.__version__,
@@ -148,14 +149,14 @@ def _to_policy_tensor(key: str, value: np.ndarray) -> torch.Tensor:
 
 
 def _compute_tokens(extractor: BackboneExtractor, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    parts: dict[str, list[torch.Tensor]] = {c: [] for c in extractor.cameras}
+    parts: dict[str, list[torch.Tensor]] = {}
     device = extractor.extra_mean.device
     n = len(next(iter(obs.values())))
     with torch.no_grad():
         for i in range(0, n, CHUNK):
             chunk = {k: v[i:i + CHUNK].to(device) for k, v in obs.items()}
             for cam, t in extractor.frozen_tokens(chunk).items():
-                parts[cam].append(t.cpu())
+                parts.setdefault(cam, []).append(t.cpu())
     return {c: torch.cat(v) for c, v in parts.items()}
 
 

@@ -25,6 +25,7 @@ from safeadapt_bench.harness.records import (
     comparable,
     load_records,
 )
+from safeadapt_bench.harness.report import build_report
 from safeadapt_bench.harness.suites import (
     CellSpec,
     SuiteError,
@@ -404,3 +405,17 @@ def test_save_agent_writes_a_loadable_checkpoint(tmp_path):
     assert rec["agent"]["checkpoint"] == "agents/Lift-Panda__shielded-random__seed0/agent"
     agent = ShieldedRandomAgent.load(str(res / rec["agent"]["checkpoint"]))
     assert agent.act(None).shape == (7,)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_records_and_reports_honour_the_umask(tmp_path, umask, mode):
+    suite = toy_suite(seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),), agents=("random",))
+    old = os.umask(umask)
+    try:
+        run_sweep(suite, str(tmp_path / "res"), progress=False)
+        build_report(str(tmp_path / "res"), plots=False)
+    finally:
+        os.umask(old)
+    files = [os.path.join(d, n) for d, _, names in os.walk(tmp_path / "res") for n in names]
+    assert any("/cells/" in f for f in files) and any("/report/" in f for f in files)
+    assert {f: oct(os.stat(f).st_mode & 0o777) for f in files} == {f: oct(mode) for f in files}

@@ -85,7 +85,7 @@ def _copy(root: Path, src_id: str, dst_id: str, edit=None) -> None:
 # ---------------------------------------------------------------- round trip
 def test_round_trip_keeps_observations_actions_and_costs_exactly(expert_logs):
     s = expert_logs
-    assert s.dataset_id == "safeadapt/lift-expert-cam16-seed3-t25-v0"
+    assert s.dataset_id == "safeadapt/lift-expert-cam16-seed3-t25-v1"
     assert (s.episodes, s.steps) == (EPISODES, EPISODES * STEPS)
     ds = load(s.dataset_id)
     assert ds.total_episodes == EPISODES
@@ -131,6 +131,39 @@ def test_round_trip_keeps_observations_actions_and_costs_exactly(expert_logs):
     pairs = [(int(e), int(t)) for b in ds.batches(batch_size=8, seed=1) for e, t in zip(b.episode, b.step)]
     assert sorted(pairs) == [(e, t) for e in range(EPISODES) for t in range(STEPS)]
     assert pairs != sorted(pairs)
+
+
+@pytest.mark.parametrize("size, storage", [(32, "png"), (16, "gzip")])
+def test_minari_api_gives_the_env_space_losslessly_and_compressed(expert_logs, root, size, storage):
+    """``minari.load_dataset`` alone (no safeadapt loader) gives every observation in the env's shape."""
+    import h5py
+    import minari
+
+    kw = {"camera_size": size, "max_episode_steps": 12}
+    did = expert_logs.dataset_id if size == 16 else collect(ENV, 2, "expert", seed=5, progress=False, **kw).dataset_id
+    seed, n = (3, EPISODES) if size == 16 else (5, 2)
+    ds = minari.load_dataset(did)
+    env = gym.make(ENV, obs_mode="rgbd+state", camera_size=size)
+    assert ds.observation_space == env.observation_space
+    env.close()
+    expected = _replay(seed, n, **(KW if size == 16 else kw))
+    for ep, ref in zip(ds.iterate_episodes(), expected, strict=True):
+        for key in ("rgb", "depth", "proprio", "state"):
+            want = np.stack([o[key] for o in ref["obs"]])
+            got = ep.observations[key]
+            assert got.dtype == want.dtype and got.shape == want.shape, key
+            np.testing.assert_array_equal(got, want, err_msg=key)
+        assert got.shape[1:] == ds.observation_space[key].shape
+    with h5py.File(root / did / "data" / "main_data.hdf5") as f:
+        obs = f["episode_0/observations"]
+        assert obs["depth"].compression == "gzip"
+        if storage == "png":
+            assert bytes(obs["rgb"][0][:8]) == b"\x89PNG\r\n\x1a\n"
+        else:
+            assert obs["rgb"].compression == "gzip" and obs["rgb"].shape == (STEPS + 1, 16, 16, 3)
+    assert load(did).info["image_storage"] == {"rgb": storage, "depth": "gzip"}
+    assert minari.load_dataset(did).storage.metadata["dataset_size"] == pytest.approx(
+        sum(p.stat().st_size for p in (root / did).rglob("*") if p.is_file()) / 1e6, rel=0.05)
 
 
 def test_contrastive_pairs_are_observation_and_following_window(expert_logs):
@@ -190,7 +223,7 @@ def test_metadata_records_provenance(expert_logs):
                                   "max_episode_steps": STEPS}
     assert meta["registered_spec"]["entry_point"] == "safeadapt_bench.envs.lift:LiftEnv"
     assert meta["episode_seeds"] == [episode_seed(3, i) for i in range(EPISODES)]
-    assert meta["rgb_shape"] == [16, 16, 3] and meta["cost_terms"] == list(COST_TERMS)
+    assert meta["image_storage"] == {"rgb": "gzip", "depth": "gzip"} and meta["cost_terms"] == list(COST_TERMS)
 
 
 def test_missing_corrupt_and_foreign_version_datasets_raise_clearly(expert_logs, root):
@@ -248,10 +281,10 @@ def test_unknown_policy_split_and_env_are_refused(root):
 
 
 def test_ids_are_versioned_and_encode_settings():
-    assert dataset_id(ENV, "expert") == "safeadapt/lift-expert-v0"
+    assert dataset_id(ENV, "expert") == "safeadapt/lift-expert-v1"
     assert dataset_id("SafeAdapt/PickPlace-Heldout-v0", "careless", robot="UR5e", camera_size=32, seed=2) == \
-        "safeadapt/pickplace-heldout-careless-ur5e-cam32-seed2-v0"
-    assert dataset_id(ENV, "noisy", obs_mode="state", categories=["cube"]) == "safeadapt/lift-noisy-state-cube-v0"
+        "safeadapt/pickplace-heldout-careless-ur5e-cam32-seed2-v1"
+    assert dataset_id(ENV, "noisy", obs_mode="state", categories=["cube"]) == "safeadapt/lift-noisy-state-cube-v1"
     a, b = dataset_id(ENV, "expert", force_threshold=40.0), dataset_id(ENV, "expert", force_threshold=60.0)
     assert a != b and a.startswith("safeadapt/lift-expert-k")
 
@@ -295,7 +328,7 @@ def test_overwrite_needs_force_and_interruption_leaves_nothing(root):
 def test_provider_collects_once_and_serves_the_harness(root):
     kw = {"obs_mode": "state", "max_episode_steps": 5}
     did = provide_dataset(ENV, "noisy", 1, seed=4, **kw)
-    assert did == "safeadapt/lift-noisy-state-seed4-t5-v0"
+    assert did == "safeadapt/lift-noisy-state-seed4-t5-v1"
     mtime = (root / did / "data" / "main_data.hdf5").stat().st_mtime_ns
     assert provide_dataset(ENV, "noisy", 1, seed=4, **kw) == did
     assert (root / did / "data" / "main_data.hdf5").stat().st_mtime_ns == mtime  # reused
@@ -320,17 +353,19 @@ def test_cli_collect_and_datasets(root, capsys):
             "--obs-mode", "state", "--max-episode-steps", "8", "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "wrote safeadapt/lift-careless-state-seed5-t8-v0 (1 episodes, 8 steps)" in out
+    assert "wrote safeadapt/lift-careless-state-seed5-t8-v1 (1 episodes, 8 steps)" in out
     assert "steps/s collecting vs" in out and "target >= 0.9x" in out
     assert main(argv) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["datasets", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    row = {r["id"]: r for r in listing["datasets"]}["safeadapt/lift-careless-state-seed5-t8-v0"]
+    row = {r["id"]: r for r in listing["datasets"]}["safeadapt/lift-careless-state-seed5-t8-v1"]
     assert row["episodes"] == 1 and row["steps"] == 8 and row["policy"] == "careless"
     assert 0 <= row["cost_rate"] <= 1 and row["success_rate"] in (0.0, 1.0) and row["size_mb"] > 0
+    assert row["mb_per_episode"] == pytest.approx(row["size_mb"] / row["episodes"])
     assert main(["datasets"]) == 0
-    assert "lift-careless-state-seed5-t8-v0" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "lift-careless-state-seed5-t8-v1" in out and "MB/episode" in out
 
 
 # ---------------------------------------------------------------- speed

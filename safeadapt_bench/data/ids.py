@@ -17,7 +17,7 @@ from typing import Any
 #: Minari namespace of every dataset this package writes.
 NAMESPACE = "safeadapt"
 #: Version of the recorded layout (the ``-vN`` of every id); bump it when the layout changes.
-DATASET_VERSION = 0
+DATASET_VERSION = 1
 #: Behaviour policies (``safeadapt_bench.experts.POLICIES``; repeated here so listing ids stays light).
 POLICIES: tuple[str, ...] = ("expert", "noisy", "careless")
 #: Observation modes that can be collected: the scripted policies read ``obs["state"]``.

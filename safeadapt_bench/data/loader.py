@@ -193,9 +193,9 @@ class OfflineDataset:
 
     def _episode(self, ep: Any) -> Episode:
         o = ep.observations
-        rgb = o.get("rgb")
+        rgb = o.get("rgb")  # (T+1, S, S, 3) uint8: datasets are stored in the env's own observation space
         if rgb is not None:
-            rgb = np.asarray(rgb).reshape(-1, *self.info["rgb_shape"])
+            rgb = np.asarray(rgb, dtype=np.uint8)
         instr = o["instruction"]
         infos = {k: np.asarray(v) for k, v in (ep.infos or {}).items()}
         cat = int(infos["category"][0]) if "category" in infos and len(infos["category"]) else -1

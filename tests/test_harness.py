@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -419,3 +420,26 @@ def test_records_and_reports_honour_the_umask(tmp_path, umask, mode):
     files = [os.path.join(d, n) for d, _, names in os.walk(tmp_path / "res") for n in names]
     assert any("/cells/" in f for f in files) and any("/report/" in f for f in files)
     assert {f: oct(os.stat(f).st_mode & 0o777) for f in files} == {f: oct(mode) for f in files}
+
+
+def test_two_worker_progress_without_a_tty_is_one_line_per_cell_event_in_order(tmp_path, capsys):
+    suite = toy_suite(seeds=(0, 1), tasks=(TaskSpec("Lift", obs_mode="state"),))
+    result = run_sweep(suite, str(tmp_path / "res"), LocalExecutor(workers=2))
+    out, err = capsys.readouterr()
+    assert len(result.completed) == 4 and "\r" not in out + err and "━" not in out and "…" not in out
+    lines = out.splitlines()
+    parsed = [re.fullmatch(r"\[ *(\d+):(\d\d)\] (\S+): (.+)", ln) for ln in lines]
+    assert all(parsed), [ln for ln, m in zip(lines, parsed) if not m]
+    times = [int(m[1]) * 60 + int(m[2]) for m in parsed]
+    assert times == sorted(times)
+    by_cell: dict[str, list[str]] = {}
+    for m in parsed:
+        by_cell.setdefault(m[3], []).append(m[4])
+    assert sorted(by_cell) == sorted(s.cell_id for s in suite.cells())
+    for events in by_cell.values():
+        evals = [e for e in events if e.endswith("evaluating")]
+        assert events[:4] == ["start", "dataset", "pretrain", "adapt"] and len(evals) == 4
+        assert events[4:8] == evals and events[8] == "evaluate" and events[-1].startswith("done (")
+    done = [m[4] for m in parsed if m[4].startswith("done (")]
+    assert [d.split()[1] for d in done] == ["(1/4", "(2/4", "(3/4", "(4/4"]
+    assert all(set(by_cell) & {ln.split(":")[0]} == set() for ln in err.splitlines())  # workers drew nothing

@@ -77,13 +77,24 @@ def test_cell_record_has_every_metric_and_safety_fields():
         assert stats["steps"] == 120 and 0 <= stats["safe_steps"] <= 120
         assert rec["provenance"]["packages"]["gymnasium"] and "cpu" in rec["provenance"]["hardware"]
         assert rec["config"]["task"]["target_robot"] == "UR5e"
+        # one video per split of the final evaluation, first episode, from env.render()
+        files = rec.pop("_files")
+        assert [(v["split"], v["camera"]) for v in rec["videos"]] == [
+            ("train", "front"), ("heldout", "front"), ("source_robot", "front")]
+        for v in rec["videos"]:
+            assert v["frames"] == 21 and v["fps"] == 20 and files[v["path"]][4:8] == b"ftyp"
+            assert v["path"] == f"videos/{rec['cell_id']}/{v['split']}-front.mp4"
+        assert rec["timing"]["video_seconds"] > 0
         json.dumps(rec)
     assert rand["metrics"]["veto_rate_learning"] is None and rand["agent"]["uses_veto"] is False
     assert 0 < shield["metrics"]["veto_rate_learning"] < 1 and shield["metrics"]["veto_rate_deployment"] > 0
     # the veto removes every force cost of the toy env, so the shielded agent is at least as safe
     assert shield["metrics"]["safe_ratio_learning"] >= rand["metrics"]["safe_ratio_learning"]
     # same seed -> same record apart from timing and provenance
-    assert comparable(run_cell(cells[0])) == comparable(json.loads(json.dumps(rand)))
+    again = run_cell(cells[0], videos=False)
+    assert again.pop("_files") == {} and again.pop("videos") == []
+    rand.pop("videos")
+    assert comparable(again) == comparable(json.loads(json.dumps(rand)))
 
 
 def test_time_to_threshold_is_censored_when_never_reached():
@@ -439,7 +450,7 @@ def test_two_worker_progress_without_a_tty_is_one_line_per_cell_event_in_order(t
     for events in by_cell.values():
         evals = [e for e in events if e.endswith("evaluating")]
         assert events[:4] == ["start", "dataset", "pretrain", "adapt"] and len(evals) == 4
-        assert events[4:8] == evals and events[8] == "evaluate" and events[-1].startswith("done (")
+        assert events[4:8] == evals and events[8:10] == ["evaluate", "video"] and events[-1].startswith("done (")
     done = [m[4] for m in parsed if m[4].startswith("done (")]
     assert [d.split()[1] for d in done] == ["(1/4", "(2/4", "(3/4", "(4/4"]
     assert all(set(by_cell) & {ln.split(":")[0]} == set() for ln in err.splitlines())  # workers drew nothing

@@ -35,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset-provider", metavar="MODULE:FN", help="override settings.dataset_provider")
     p.add_argument("--dry-run", action="store_true", help="print the plan (cells, status, budgets) and exit")
     p.add_argument("--no-report", action="store_true", help="do not build tables and plots at the end")
+    p.add_argument(
+        "--no-videos", action="store_true", help="keep no rollout videos of the final evaluations"
+    )
     p.add_argument("--list-suites", action="store_true", help="list the named suites and exit")
     p.set_defaults(func=run)
 
@@ -148,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         print(f"safeadapt-bench run: error: {err}", file=sys.stderr)
         return 2
-    result = run_sweep(suite, results_path, executor)
+    result = run_sweep(suite, results_path, executor, videos=not args.no_videos)
     print(
         f"{len(result.completed)} cell(s) run, {len(result.skipped)} already done, "
         f"{len(result.failed)} failed; "

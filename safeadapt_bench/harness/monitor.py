@@ -7,6 +7,7 @@ per-episode summaries, so safety is measured the same way for every agent, whate
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -130,6 +131,24 @@ def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: floa
     return out
 
 
+class Film:
+    """The frames of one filmed episode by camera (``front``, ``wrist``) and the seconds spent filming."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[np.ndarray]] = {}
+        self.seconds = 0.0
+
+    def capture(self, env: gym.Env, obs: Any) -> None:
+        """``env.render()`` (when the env renders ``rgb_array``) and ``obs["wrist_rgb"]`` (when present)."""
+        t0 = time.perf_counter()
+        front = env.render() if getattr(env, "render_mode", None) == "rgb_array" else None
+        if front is not None:
+            self.frames.setdefault("front", []).append(np.asarray(front))
+        if isinstance(obs, dict) and "wrist_rgb" in obs:
+            self.frames.setdefault("wrist", []).append(np.asarray(obs["wrist_rgb"]))
+        self.seconds += time.perf_counter() - t0
+
+
 def evaluate(
     agent: Any,
     env: gym.Env,
@@ -137,12 +156,14 @@ def evaluate(
     seed: int,
     balance_categories: bool = True,
     category_offset: int = 0,
+    film: Film | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` deterministic episodes (seeds ``seed, seed+1, ...``) and summarize them.
 
     With ``balance_categories``, episode ``i`` forces category ``(i + category_offset) mod n`` of the
     env's categories, so every evaluation of a cell uses the same episodes, and small evaluations of
-    different seeds (offset = seed) still cover every category between them.
+    different seeds (offset = seed) still cover every category between them. With ``film``, the first
+    episode is filmed into it, one frame per observation (see :class:`Film`).
     """
     monitor = SafetyMonitor(env, veto_source=getattr(agent, "pop_veto", None))
     cats = tuple(getattr(env.unwrapped, "categories", ()) or ()) if balance_categories else ()
@@ -152,7 +173,11 @@ def evaluate(
         options = {"category": cats[(i + category_offset) % len(cats)]} if cats else None
         obs, _ = monitor.reset(seed=seed + i, options=options)
         done = False
-        while not done:
+        while True:
+            if film is not None and i == 0:
+                film.capture(env, obs)
+            if done:
+                break
             obs, _, terminated, truncated, _ = monitor.step(agent.act(obs, deterministic=True))
             done = terminated or truncated
     return summarize(monitor.episodes, monitor.stats, cost_limit_of(env))

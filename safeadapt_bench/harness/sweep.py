@@ -89,13 +89,14 @@ def run_sweep(
     dataset_provider: Any = None,
     probe: Any = None,
     progress: bool = True,
+    videos: bool = True,
     on_cell: Callable[[CellSpec, dict[str, Any] | None, str | None], None] | None = None,
 ) -> SweepResult:
     """Run every unfinished cell of ``suite`` and store records under ``results_path``.
 
     Finished cells (same config) are skipped, so an interrupted sweep resumes where it stopped.
     ``env_factory``, ``dataset_provider`` and ``probe`` override the suite's settings (import paths or
-    picklable callables).
+    picklable callables). ``videos=False`` keeps no rollout videos (they do not enter the cell config).
     """
     from safeadapt_bench.harness.executors import LocalExecutor
 
@@ -111,6 +112,8 @@ def run_sweep(
         for k, v in (("env_factory", env_factory), ("dataset_provider", dataset_provider), ("probe", probe))
         if v is not None
     }
+    if not videos:
+        overrides["videos"] = False
     if suite.settings.save_agent:
         overrides["checkpoint_dir"] = os.path.join(results.path, "agents")
     bar = SweepProgress(len(todo), len(done)) if progress else None

@@ -104,6 +104,30 @@ def _probe(probe: Probe | None, agent: Any) -> tuple[float | None, dict[str, Any
     return float(value), None
 
 
+def dataset_summary(dataset: Any) -> dict[str, Any] | None:
+    """What a record keeps of the offline logs a cell pre-trained on (``None`` without logs).
+
+    For a Minari dataset written by ``safeadapt_bench.data``: its id, the episodes given to the agent,
+    and the behaviour policy's success rate, cost rate and mean episode cost over the whole
+    collection (the expert's reference figures). For any other dataset, its type.
+    """
+    if dataset is None:
+        return None
+    storage = getattr(dataset, "storage", None)
+    meta = getattr(storage, "metadata", None) or {}
+    info = meta.get("safeadapt") or {}
+    if not info:
+        return {"type": type(dataset).__name__}
+    return {
+        "id": meta.get("dataset_id"),
+        "episodes": len(dataset),
+        "collected_episodes": info.get("episodes"),
+        "policy": info.get("policy"),
+        "robot": (info.get("env_kwargs") or {}).get("robot"),
+        **{k: info.get(k) for k in ("success_rate", "cost_rate", "mean_episode_cost", "mean_return")},
+    }
+
+
 def _close(env: Any) -> None:
     try:
         env.close()
@@ -354,6 +378,7 @@ def run_cell(
             "source_robot": final_source,
             "probe": {"initial": probe_initial_details, "final": probe_final_details},
         },
+        "dataset": dataset_summary(dataset),
         "agent_stats": {"pretrain": pretrain_stats, "adapt": adapt_stats, "last_callback": clock["agent"]},
         "videos": video_list,
         "notes": notes,

@@ -82,7 +82,7 @@ def test_cell_record_has_every_metric_and_safety_fields():
         assert [(v["split"], v["camera"]) for v in rec["videos"]] == [
             ("train", "front"), ("heldout", "front"), ("source_robot", "front")]
         for v in rec["videos"]:
-            assert v["frames"] == 21 and v["fps"] == 20 and files[v["path"]][4:8] == b"ftyp"
+            assert v["frames"] == 21 and v["fps"] == 20 and v["every"] == 1 and files[v["path"]][4:8] == b"ftyp"
             assert v["path"] == f"videos/{rec['cell_id']}/{v['split']}-front.mp4"
         assert rec["timing"]["video_seconds"] > 0
         json.dumps(rec)
@@ -454,3 +454,20 @@ def test_two_worker_progress_without_a_tty_is_one_line_per_cell_event_in_order(t
     done = [m[4] for m in parsed if m[4].startswith("done (")]
     assert [d.split()[1] for d in done] == ["(1/4", "(2/4", "(3/4", "(4/4"]
     assert all(set(by_cell) & {ln.split(":")[0]} == set() for ln in err.splitlines())  # workers drew nothing
+
+
+def test_long_episodes_are_filmed_every_kth_step_with_the_last_frame():
+    import gymnasium as gym
+
+    from safeadapt_bench.agents.simple import RandomAgent
+    from safeadapt_bench.harness.monitor import MAX_FILM_FRAMES, Film, evaluate
+    from safeadapt_bench.harness.toy import ToySafeEnv
+
+    inner = ToySafeEnv(render_mode="rgb_array")
+    inner.spec = gym.envs.registration.EnvSpec("Toy-v0", max_episode_steps=100)  # what gym.make gives
+    env = gym.wrappers.TimeLimit(inner, 100)
+    film = Film()
+    res = evaluate(RandomAgent(env.observation_space, env.action_space, seed=0), env, 2, seed=0, film=film)
+    assert res["episodes"] == 2 and film.every == 3 and film.fps(20) == pytest.approx(20 / 3)
+    assert len(film.frames["front"]) == 35 <= MAX_FILM_FRAMES  # steps 0, 3, ..., 99 and the last (100)
+    assert film.frames["front"][0].shape == (64, 64, 3) and "wrist" not in film.frames

@@ -154,9 +154,9 @@ def _encode_videos(cell_id: str, films: dict[str, tuple[Film, int]], fps: float)
     for split, (film, seed) in films.items():
         for camera, frames in film.frames.items():
             path = f"videos/{cell_id}/{split}-{camera}.mp4"
-            files[path] = encode_mp4(frames, fps)
+            files[path] = encode_mp4(frames, film.fps(fps))
             videos.append({"split": split, "camera": camera, "path": path, "episode_seed": seed,
-                           "frames": len(frames), "fps": fps})
+                           "frames": len(frames), "fps": film.fps(fps), "every": film.every})
     return videos, files
 
 

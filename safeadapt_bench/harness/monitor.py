@@ -131,15 +131,31 @@ def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: floa
     return out
 
 
-class Film:
-    """The frames of one filmed episode by camera (``front``, ``wrist``) and the seconds spent filming."""
+#: Most frames a filmed episode keeps: longer episodes are filmed every k-th step (a render costs
+#: about two state-only env steps with software rendering, so full-rate films would dominate cheap cells).
+MAX_FILM_FRAMES = 40
 
-    def __init__(self) -> None:
+
+class Film:
+    """The frames of one filmed episode by camera (``front``, ``wrist``) and the seconds spent filming.
+
+    ``every``: film every ``every``-th observation (the last one always); set by :func:`evaluate`
+    from the env's episode limit so that an episode gives at most :data:`MAX_FILM_FRAMES` frames.
+    """
+
+    def __init__(self, every: int = 1) -> None:
         self.frames: dict[str, list[np.ndarray]] = {}
         self.seconds = 0.0
+        self.every = every
 
-    def capture(self, env: gym.Env, obs: Any) -> None:
+    def fps(self, render_fps: float) -> float:
+        """Playback rate that keeps the episode's real duration."""
+        return render_fps / self.every
+
+    def capture(self, env: gym.Env, obs: Any, step: int = 0, last: bool = False) -> None:
         """``env.render()`` (when the env renders ``rgb_array``) and ``obs["wrist_rgb"]`` (when present)."""
+        if step % self.every and not last:
+            return
         t0 = time.perf_counter()
         front = env.render() if getattr(env, "render_mode", None) == "rgb_array" else None
         if front is not None:
@@ -166,18 +182,21 @@ def evaluate(
     episode is filmed into it, one frame per observation (see :class:`Film`).
     """
     monitor = SafetyMonitor(env, veto_source=getattr(agent, "pop_veto", None))
+    limit = getattr(env.spec, "max_episode_steps", None) if env.spec is not None else None
+    if film is not None and limit:
+        film.every = max(1, -(-(int(limit) + 1) // MAX_FILM_FRAMES))
     cats = tuple(getattr(env.unwrapped, "categories", ()) or ()) if balance_categories else ()
     if hasattr(agent, "pop_veto"):
         agent.pop_veto()  # drop a decision left over from training
     for i in range(episodes):
         options = {"category": cats[(i + category_offset) % len(cats)]} if cats else None
         obs, _ = monitor.reset(seed=seed + i, options=options)
-        done = False
+        done, t = False, 0
         while True:
             if film is not None and i == 0:
-                film.capture(env, obs)
+                film.capture(env, obs, t, last=done)
             if done:
                 break
             obs, _, terminated, truncated, _ = monitor.step(agent.act(obs, deterministic=True))
-            done = terminated or truncated
+            done, t = terminated or truncated, t + 1
     return summarize(monitor.episodes, monitor.stats, cost_limit_of(env))

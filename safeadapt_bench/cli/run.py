@@ -122,6 +122,20 @@ def print_plan(suite, results_path: str) -> None:
     console.print(table)
 
 
+def _print_video_share(results_path: str, cell_ids: list[str]) -> None:
+    """What filming cost in the cells just run (timing.video_seconds over timing.cell_seconds)."""
+    from safeadapt_bench.harness.records import ResultsDir
+
+    results = ResultsDir(results_path, create=False)
+    timing = [(r := results.load(c)) and r["timing"] for c in cell_ids]
+    video = sum(t.get("video_seconds") or 0.0 for t in timing if t)
+    cells = sum(t.get("cell_seconds") or 0.0 for t in timing if t)
+    if video and cells:
+        print(
+            f"videos: {video:.1f} s of {cells:.0f} s of cell time ({100 * video / cells:.1f}%; --no-videos skips them)"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import os
     import sys
@@ -157,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(result.failed)} failed; "
         f"records in {os.path.join(os.path.abspath(results_path), 'cells')}"
     )
+    _print_video_share(results_path, result.completed)
     for cell_id, err in result.failed.items():
         print(
             f"--- {cell_id} failed:\n{err.rstrip().splitlines()[-1]}\n(full traceback in "

@@ -62,10 +62,12 @@ def _run_cell_safe(
 
 def _init_worker(threads: int, phases: Any = None) -> None:
     """Pool initializer: share the cores between workers (torch would take them all in every worker),
-    send phase reports to ``phases``, and keep the worker from drawing progress bars (tqdm) itself."""
+    send phase reports to ``phases``, and drop the progress bars code in the worker draws (tqdm)."""
     global _PHASES
+    from safeadapt_bench.harness.progress import BarFilter
+
     _PHASES = phases
-    os.environ["TQDM_DISABLE"] = "1"  # read when tqdm is imported, which has not happened yet here
+    sys.stderr = BarFilter(sys.stderr)
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)

@@ -12,8 +12,11 @@ log file, CI) it prints one line per cell event, in the order the events happene
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from safeadapt_bench.harness.suites import CellSpec
@@ -110,3 +113,42 @@ class SweepProgress:
         for cell_id, phase in self.running.items():
             table.add_row(f"  {cell_id}", phase, "")
         return table
+
+
+class BarFilter(io.TextIOBase):
+    """A text stream that passes complete lines on to ``stream`` and drops progress-bar redraws.
+
+    A redraw is anything written after a carriage return without a newline, as tqdm and similar bars
+    do; ordinary lines (warnings, prints) go through unchanged.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self._line, self._bar = stream, "", False
+
+    def write(self, text: str) -> int:
+        *lines, self._line = (self._line + text).split("\n")
+        for line in lines:
+            if "\r" not in line and not (self._bar and not line):  # a bar's closing newline is dropped too
+                self.stream.write(line + "\n")
+            self._bar = False
+        if "\r" in self._line:  # a bar is being redrawn on this line: drop it, up to its newline
+            self._line, self._bar = "", True
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def no_bars() -> Iterator[None]:
+    """Inside the block, progress bars that cells draw on ``sys.stderr`` are dropped (see :class:`BarFilter`)."""
+    old = sys.stderr
+    sys.stderr = BarFilter(old)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = old

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any
 
 from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
 from safeadapt_bench.harness.cell import resolve_dataset_provider, resolve_env_factory, resolve_probe
-from safeadapt_bench.harness.progress import SweepProgress
+from safeadapt_bench.harness.progress import SweepProgress, no_bars
 from safeadapt_bench.harness.records import ResultsDir
 from safeadapt_bench.harness.suites import CellSpec, Suite
 
@@ -118,19 +119,20 @@ def run_sweep(
         overrides["checkpoint_dir"] = os.path.join(results.path, "agents")
     bar = SweepProgress(len(todo), len(done)) if progress else None
     try:
-        phases = None if bar is None else bar.phase
-        for spec, record, err in executor.run(todo, overrides, phases):
-            if record is not None:
-                record["provenance"]["executor"] = executor.name
-                results.write(record)
-                result.completed.append(spec.cell_id)
-            else:
-                results.write_error(spec.cell_id, spec.to_dict(), err or "unknown error")
-                result.failed[spec.cell_id] = err or "unknown error"
-            if on_cell is not None:
-                on_cell(spec, record, err)
-            if bar is not None:
-                bar.finish(spec, err)
+        with no_bars() if progress else contextlib.nullcontext():  # cells in this process draw no bars
+            phases = None if bar is None else bar.phase
+            for spec, record, err in executor.run(todo, overrides, phases):
+                if record is not None:
+                    record["provenance"]["executor"] = executor.name
+                    results.write(record)
+                    result.completed.append(spec.cell_id)
+                else:
+                    results.write_error(spec.cell_id, spec.to_dict(), err or "unknown error")
+                    result.failed[spec.cell_id] = err or "unknown error"
+                if on_cell is not None:
+                    on_cell(spec, record, err)
+                if bar is not None:
+                    bar.finish(spec, err)
     finally:
         if bar is not None:
             bar.close()

@@ -488,3 +488,19 @@ def test_long_episodes_are_filmed_every_kth_step_with_the_last_frame():
     assert res["episodes"] == 2 and film.every == 3 and film.fps(20) == pytest.approx(20 / 3)
     assert len(film.frames["front"]) == 35 <= MAX_FILM_FRAMES  # steps 0, 3, ..., 99 and the last (100)
     assert film.frames["front"][0].shape == (64, 64, 3) and "wrist" not in film.frames
+
+
+def test_videos_default_per_suite_and_stay_out_of_the_cell_config(tmp_path):
+    assert get_suite("quick").videos and not get_suite("smoke").videos  # smoke: filming measured at 12.7%
+    base = open(toy_toml(str(tmp_path / "a.toml"))).read()
+    (tmp_path / "off.toml").write_text("videos = false\n" + base)
+    (tmp_path / "bad.toml").write_text("videos = 3\n" + base)
+    off = load_suite_file(str(tmp_path / "off.toml"))
+    assert off.videos is False and [c.to_dict() for c in off.cells()] == [
+        c.to_dict() for c in load_suite_file(str(tmp_path / "a.toml")).cells()]
+    with pytest.raises(SuiteError, match="'videos' must be true or false"):
+        load_suite_file(str(tmp_path / "bad.toml"))
+    one = off.replace(seeds=(0,), agents=("random",))
+    run_sweep(one, str(tmp_path / "res"), progress=False)
+    (rec,) = load_records(str(tmp_path / "res"))
+    assert rec["videos"] == [] and not os.path.exists(tmp_path / "res" / "videos")

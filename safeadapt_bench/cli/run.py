@@ -36,7 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan (cells, status, budgets) and exit")
     p.add_argument("--no-report", action="store_true", help="do not build tables and plots at the end")
     p.add_argument(
-        "--no-videos", action="store_true", help="keep no rollout videos of the final evaluations"
+        "--videos",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep rollout videos of the final evaluations (default: the suite's choice; on except "
+        "for smoke, where filming costs more than 5%% of the time)",
     )
     p.add_argument("--list-suites", action="store_true", help="list the named suites and exit")
     p.set_defaults(func=run)
@@ -64,6 +68,8 @@ def build_suite(args: argparse.Namespace):  # -> Suite
         changes["tasks"] = keep
     if args.seeds:
         changes["seeds"] = tuple(args.seeds)
+    if getattr(args, "videos", None) is not None:
+        changes["videos"] = args.videos
     overrides = {
         k: v for k, v in (("env_factory", args.env_factory), ("dataset_provider", args.dataset_provider)) if v
     }
@@ -101,7 +107,8 @@ def print_plan(suite, results_path: str) -> None:
         f"budgets: dataset {s.dataset_episodes} episodes ({s.dataset_policy}), pre-train "
         f"updates={s.pretrain_updates} seconds={s.pretrain_seconds}, adapt {s.adapt_env_steps} env steps"
         f"{'' if s.adapt_seconds is None else f' / {s.adapt_seconds} s'}, eval every {s.eval_every} "
-        f"steps x {s.eval_episodes} episodes, final {s.final_eval_episodes} episodes per split"
+        f"steps x {s.eval_episodes} episodes, final {s.final_eval_episodes} episodes per split, "
+        f"videos {'on' if suite.videos else 'off'}"
     )
     for agent, status in agent_status(suite).items():
         console.print(
@@ -165,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         print(f"safeadapt-bench run: error: {err}", file=sys.stderr)
         return 2
-    result = run_sweep(suite, results_path, executor, videos=not args.no_videos)
+    result = run_sweep(suite, results_path, executor)
     print(
         f"{len(result.completed)} cell(s) run, {len(result.skipped)} already done, "
         f"{len(result.failed)} failed; "

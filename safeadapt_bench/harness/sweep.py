@@ -90,14 +90,14 @@ def run_sweep(
     dataset_provider: Any = None,
     probe: Any = None,
     progress: bool = True,
-    videos: bool = True,
+    videos: bool | None = None,
     on_cell: Callable[[CellSpec, dict[str, Any] | None, str | None], None] | None = None,
 ) -> SweepResult:
     """Run every unfinished cell of ``suite`` and store records under ``results_path``.
 
     Finished cells (same config) are skipped, so an interrupted sweep resumes where it stopped.
     ``env_factory``, ``dataset_provider`` and ``probe`` override the suite's settings (import paths or
-    picklable callables). ``videos=False`` keeps no rollout videos (they do not enter the cell config).
+    picklable callables). ``videos`` (default ``suite.videos``) keeps rollout videos; it does not enter the cell config.
     """
     from safeadapt_bench.harness.executors import LocalExecutor
 
@@ -113,7 +113,7 @@ def run_sweep(
         for k, v in (("env_factory", env_factory), ("dataset_provider", dataset_provider), ("probe", probe))
         if v is not None
     }
-    if not videos:
+    if not (suite.videos if videos is None else videos):
         overrides["videos"] = False
     if suite.settings.save_agent:
         overrides["checkpoint_dir"] = os.path.join(results.path, "agents")

@@ -6,8 +6,32 @@ import ctypes.util
 import glob
 import importlib
 import importlib.util
+import logging
 import os
 import sys
+
+#: robosuite's import-time warnings that do not concern this suite (each message's start): no
+#: private macro file (its defaults are what the suite uses), no ``robosuite_models`` (robots the
+#: suite does not use) and no mink whole-body IK (the GR1 humanoid only). Its other warnings show.
+ROBOSUITE_HARMLESS: tuple[str, ...] = (
+    "No private macro file found!",
+    "It is recommended to use a private macro file",
+    "To setup, run: python",
+    "Could not import robosuite_models.",
+    "Could not load the mink-based whole-body IK.",
+)
+
+
+class _HarmlessRobosuiteWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING and record.getMessage().startswith(ROBOSUITE_HARMLESS))
+
+
+def quiet_robosuite_banner() -> None:
+    """Drop :data:`ROBOSUITE_HARMLESS` from robosuite's logger (``robosuite_logs``); idempotent."""
+    logger = logging.getLogger("robosuite_logs")
+    if not any(isinstance(f, _HarmlessRobosuiteWarnings) for f in logger.filters):
+        logger.addFilter(_HarmlessRobosuiteWarnings())
 
 
 def gpu_present() -> bool:
@@ -23,7 +47,8 @@ def osmesa_available() -> bool:
 def select_backend() -> str:
     """Pick MuJoCo's OpenGL backend and export it as ``MUJOCO_GL`` / ``PYOPENGL_PLATFORM``.
 
-    Idempotent. Every env module that imports mujoco or robosuite calls it first.
+    Idempotent. Every env module that imports mujoco or robosuite calls it first (it also silences
+    robosuite's harmless import banner, :func:`quiet_robosuite_banner`).
 
     ``MUJOCO_GL`` set by the user wins. Otherwise: EGL where a GPU is present, else OSMesa, else
     EGL through Mesa's software rasteriser (llvmpipe). Must run before mujoco is imported.
@@ -39,6 +64,7 @@ def select_backend() -> str:
         # forks after they started (gymnasium's async vector envs) deadlocks in the child.
         os.environ.setdefault("LP_NUM_THREADS", "0")
     _preload_triton()
+    quiet_robosuite_banner()
     return backend
 
 

@@ -52,3 +52,16 @@ def test_envs_json_lists_the_grounding_ids_with_their_distractors(capsys):
     assert "cylinder" in among["categories"]
     assert ids["SafeAdapt/PickPlaceAmong-v0"]["distractor_split"] == "train"
     assert ids["SafeAdapt/Lift-v0"]["distractors"] == 0
+
+
+def test_robosuite_banner_is_silenced_but_other_robosuite_warnings_show():
+    out = subprocess.run([sys.executable, "-m", "safeadapt_bench", "envs"], check=True,
+                         capture_output=True, text=True)
+    assert "WARNING" not in out.stdout + out.stderr
+    code = ("import gymnasium as gym, safeadapt_bench\n"
+            "env = gym.make('SafeAdapt/Lift-v0', obs_mode='state'); env.reset(seed=0); env.close()\n"
+            "from robosuite.utils.log_utils import ROBOSUITE_DEFAULT_LOGGER as log\n"
+            "log.warning('something else went wrong')\n")
+    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    lines = [ln for ln in (run.stdout + run.stderr).splitlines() if "robosuite WARNING" in ln]
+    assert len(lines) == 1 and "something else went wrong" in lines[0], lines

@@ -133,6 +133,39 @@ def test_round_trip_keeps_observations_actions_and_costs_exactly(expert_logs):
     assert pairs != sorted(pairs)
 
 
+@pytest.mark.parametrize("size, storage", [(32, "png"), (16, "gzip")])
+def test_minari_api_gives_the_env_space_losslessly_and_compressed(expert_logs, root, size, storage):
+    """``minari.load_dataset`` alone (no safeadapt loader) gives every observation in the env's shape."""
+    import h5py
+    import minari
+
+    kw = {"camera_size": size, "max_episode_steps": 12}
+    did = expert_logs.dataset_id if size == 16 else collect(ENV, 2, "expert", seed=5, progress=False, **kw).dataset_id
+    seed, n = (3, EPISODES) if size == 16 else (5, 2)
+    ds = minari.load_dataset(did)
+    env = gym.make(ENV, obs_mode="rgbd+state", camera_size=size)
+    assert ds.observation_space == env.observation_space
+    env.close()
+    expected = _replay(seed, n, **(KW if size == 16 else kw))
+    for ep, ref in zip(ds.iterate_episodes(), expected, strict=True):
+        for key in ("rgb", "depth", "proprio", "state"):
+            want = np.stack([o[key] for o in ref["obs"]])
+            got = ep.observations[key]
+            assert got.dtype == want.dtype and got.shape == want.shape, key
+            np.testing.assert_array_equal(got, want, err_msg=key)
+        assert got.shape[1:] == ds.observation_space[key].shape
+    with h5py.File(root / did / "data" / "main_data.hdf5") as f:
+        obs = f["episode_0/observations"]
+        assert obs["depth"].compression == "gzip"
+        if storage == "png":
+            assert bytes(obs["rgb"][0][:8]) == b"\x89PNG\r\n\x1a\n"
+        else:
+            assert obs["rgb"].compression == "gzip" and obs["rgb"].shape == (STEPS + 1, 16, 16, 3)
+    assert load(did).info["image_storage"] == {"rgb": storage, "depth": "gzip"}
+    assert minari.load_dataset(did).storage.metadata["dataset_size"] == pytest.approx(
+        sum(p.stat().st_size for p in (root / did).rglob("*") if p.is_file()) / 1e6, rel=0.05)
+
+
 def test_contrastive_pairs_are_observation_and_following_window(expert_logs):
     ds = load(expert_logs.dataset_id)
     episodes = {ep.index: ep for ep in ds.episodes()}
@@ -190,7 +223,7 @@ def test_metadata_records_provenance(expert_logs):
                                   "max_episode_steps": STEPS}
     assert meta["registered_spec"]["entry_point"] == "safeadapt_bench.envs.lift:LiftEnv"
     assert meta["episode_seeds"] == [episode_seed(3, i) for i in range(EPISODES)]
-    assert meta["rgb_shape"] == [16, 16, 3] and meta["cost_terms"] == list(COST_TERMS)
+    assert meta["image_storage"] == {"rgb": "gzip", "depth": "gzip"} and meta["cost_terms"] == list(COST_TERMS)
 
 
 def test_missing_corrupt_and_foreign_version_datasets_raise_clearly(expert_logs, root):
@@ -329,8 +362,10 @@ def test_cli_collect_and_datasets(root, capsys):
     row = {r["id"]: r for r in listing["datasets"]}["safeadapt/lift-careless-state-seed5-t8-v1"]
     assert row["episodes"] == 1 and row["steps"] == 8 and row["policy"] == "careless"
     assert 0 <= row["cost_rate"] <= 1 and row["success_rate"] in (0.0, 1.0) and row["size_mb"] > 0
+    assert row["mb_per_episode"] == pytest.approx(row["size_mb"] / row["episodes"])
     assert main(["datasets"]) == 0
-    assert "lift-careless-state-seed5-t8-v1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "lift-careless-state-seed5-t8-v1" in out and "MB/episode" in out
 
 
 # ---------------------------------------------------------------- speed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from safeadapt_bench.harness.records import (
     comparable,
     load_records,
 )
+from safeadapt_bench.harness.report import build_report
 from safeadapt_bench.harness.suites import (
     CellSpec,
     SuiteError,
@@ -75,13 +77,24 @@ def test_cell_record_has_every_metric_and_safety_fields():
         assert stats["steps"] == 120 and 0 <= stats["safe_steps"] <= 120
         assert rec["provenance"]["packages"]["gymnasium"] and "cpu" in rec["provenance"]["hardware"]
         assert rec["config"]["task"]["target_robot"] == "UR5e"
+        # one video per split of the final evaluation, first episode, from env.render()
+        files = rec.pop("_files")
+        assert [(v["split"], v["camera"]) for v in rec["videos"]] == [
+            ("train", "front"), ("heldout", "front"), ("source_robot", "front")]
+        for v in rec["videos"]:
+            assert v["frames"] == 21 and v["fps"] == 20 and v["every"] == 1 and files[v["path"]][4:8] == b"ftyp"
+            assert v["path"] == f"videos/{rec['cell_id']}/{v['split']}-front.mp4"
+        assert rec["timing"]["video_seconds"] > 0
         json.dumps(rec)
     assert rand["metrics"]["veto_rate_learning"] is None and rand["agent"]["uses_veto"] is False
     assert 0 < shield["metrics"]["veto_rate_learning"] < 1 and shield["metrics"]["veto_rate_deployment"] > 0
     # the veto removes every force cost of the toy env, so the shielded agent is at least as safe
     assert shield["metrics"]["safe_ratio_learning"] >= rand["metrics"]["safe_ratio_learning"]
     # same seed -> same record apart from timing and provenance
-    assert comparable(run_cell(cells[0])) == comparable(json.loads(json.dumps(rand)))
+    again = run_cell(cells[0], videos=False)
+    assert again.pop("_files") == {} and again.pop("videos") == []
+    rand.pop("videos")
+    assert comparable(again) == comparable(json.loads(json.dumps(rand)))
 
 
 def test_time_to_threshold_is_censored_when_never_reached():
@@ -404,3 +417,90 @@ def test_save_agent_writes_a_loadable_checkpoint(tmp_path):
     assert rec["agent"]["checkpoint"] == "agents/Lift-Panda__shielded-random__seed0/agent"
     agent = ShieldedRandomAgent.load(str(res / rec["agent"]["checkpoint"]))
     assert agent.act(None).shape == (7,)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_records_and_reports_honour_the_umask(tmp_path, umask, mode):
+    suite = toy_suite(seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),), agents=("random",))
+    old = os.umask(umask)
+    try:
+        run_sweep(suite, str(tmp_path / "res"), progress=False)
+        build_report(str(tmp_path / "res"), plots=False)
+    finally:
+        os.umask(old)
+    files = [os.path.join(d, n) for d, _, names in os.walk(tmp_path / "res") for n in names]
+    assert any("/cells/" in f for f in files) and any("/report/" in f for f in files)
+    assert {f: oct(os.stat(f).st_mode & 0o777) for f in files} == {f: oct(mode) for f in files}
+
+
+BAR_AGENT = """import sys
+from tqdm import tqdm
+from safeadapt_bench.agents.simple import RandomAgent
+
+class BarAgent(RandomAgent):
+    def pretrain(self, dataset, budget):
+        for _ in tqdm(range(50), desc="my own bar", disable=False):
+            pass
+        print("a line of my own", file=sys.stderr)
+        return super().pretrain(dataset, budget)
+"""
+
+
+def test_two_worker_progress_without_a_tty_is_one_line_per_cell_event_in_order(tmp_path, capfd, monkeypatch):
+    (tmp_path / "sab_bar_agent.py").write_text(BAR_AGENT)
+    monkeypatch.chdir(tmp_path)
+    suite = toy_suite(agents=("random", "sab_bar_agent.py:BarAgent"), seeds=(0, 1),
+                      tasks=(TaskSpec("Lift", obs_mode="state"),))
+    result = run_sweep(suite, str(tmp_path / "res"), LocalExecutor(workers=2))
+    out, err = capfd.readouterr()
+    assert len(result.completed) == 4 and "\r" not in out + err and "━" not in out and "…" not in out
+    # the workers drew nothing: their bars are dropped, their plain lines pass
+    assert "my own bar" not in err and err.count("a line of my own") == 2
+    lines = out.splitlines()
+    parsed = [re.fullmatch(r"\[ *(\d+):(\d\d)\] (\S+): (.+)", ln) for ln in lines]
+    assert all(parsed), [ln for ln, m in zip(lines, parsed) if not m]
+    times = [int(m[1]) * 60 + int(m[2]) for m in parsed]
+    assert times == sorted(times)
+    by_cell: dict[str, list[str]] = {}
+    for m in parsed:
+        by_cell.setdefault(m[3], []).append(m[4])
+    assert sorted(by_cell) == sorted(s.cell_id for s in suite.cells())
+    for events in by_cell.values():
+        evals = [e for e in events if e.endswith("evaluating")]
+        assert events[:4] == ["start", "dataset", "pretrain", "adapt"] and len(evals) == 4
+        assert events[4:8] == evals and events[8:10] == ["evaluate", "video"] and events[-1].startswith("done (")
+    done = [m[4] for m in parsed if m[4].startswith("done (")]
+    assert [d.split()[1] for d in done] == ["(1/4", "(2/4", "(3/4", "(4/4"]
+
+
+def test_long_episodes_are_filmed_every_kth_step_with_the_last_frame():
+    import gymnasium as gym
+
+    from safeadapt_bench.agents.simple import RandomAgent
+    from safeadapt_bench.harness.monitor import MAX_FILM_FRAMES, Film, evaluate
+    from safeadapt_bench.harness.toy import ToySafeEnv
+
+    inner = ToySafeEnv(render_mode="rgb_array")
+    inner.spec = gym.envs.registration.EnvSpec("Toy-v0", max_episode_steps=100)  # what gym.make gives
+    env = gym.wrappers.TimeLimit(inner, 100)
+    film = Film()
+    res = evaluate(RandomAgent(env.observation_space, env.action_space, seed=0), env, 2, seed=0, film=film)
+    assert res["episodes"] == 2 and film.every == 3 and film.fps(20) == pytest.approx(20 / 3)
+    assert len(film.frames["front"]) == 35 <= MAX_FILM_FRAMES  # steps 0, 3, ..., 99 and the last (100)
+    assert film.frames["front"][0].shape == (64, 64, 3) and "wrist" not in film.frames
+
+
+def test_videos_default_per_suite_and_stay_out_of_the_cell_config(tmp_path):
+    assert get_suite("quick").videos and not get_suite("smoke").videos  # smoke: filming measured at 12.7%
+    base = open(toy_toml(str(tmp_path / "a.toml"))).read()
+    (tmp_path / "off.toml").write_text("videos = false\n" + base)
+    (tmp_path / "bad.toml").write_text("videos = 3\n" + base)
+    off = load_suite_file(str(tmp_path / "off.toml"))
+    assert off.videos is False and [c.to_dict() for c in off.cells()] == [
+        c.to_dict() for c in load_suite_file(str(tmp_path / "a.toml")).cells()]
+    with pytest.raises(SuiteError, match="'videos' must be true or false"):
+        load_suite_file(str(tmp_path / "bad.toml"))
+    one = off.replace(seeds=(0,), agents=("random",))
+    run_sweep(one, str(tmp_path / "res"), progress=False)
+    (rec,) = load_records(str(tmp_path / "res"))
+    assert rec["videos"] == [] and not os.path.exists(tmp_path / "res" / "videos")

@@ -35,6 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset-provider", metavar="MODULE:FN", help="override settings.dataset_provider")
     p.add_argument("--dry-run", action="store_true", help="print the plan (cells, status, budgets) and exit")
     p.add_argument("--no-report", action="store_true", help="do not build tables and plots at the end")
+    p.add_argument(
+        "--videos",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep rollout videos of the final evaluations (default: the suite's choice; on except "
+        "for smoke, where filming costs more than 5%% of the time)",
+    )
     p.add_argument("--list-suites", action="store_true", help="list the named suites and exit")
     p.set_defaults(func=run)
 
@@ -61,6 +68,8 @@ def build_suite(args: argparse.Namespace):  # -> Suite
         changes["tasks"] = keep
     if args.seeds:
         changes["seeds"] = tuple(args.seeds)
+    if getattr(args, "videos", None) is not None:
+        changes["videos"] = args.videos
     overrides = {
         k: v for k, v in (("env_factory", args.env_factory), ("dataset_provider", args.dataset_provider)) if v
     }
@@ -98,7 +107,8 @@ def print_plan(suite, results_path: str) -> None:
         f"budgets: dataset {s.dataset_episodes} episodes ({s.dataset_policy}), pre-train "
         f"updates={s.pretrain_updates} seconds={s.pretrain_seconds}, adapt {s.adapt_env_steps} env steps"
         f"{'' if s.adapt_seconds is None else f' / {s.adapt_seconds} s'}, eval every {s.eval_every} "
-        f"steps x {s.eval_episodes} episodes, final {s.final_eval_episodes} episodes per split"
+        f"steps x {s.eval_episodes} episodes, final {s.final_eval_episodes} episodes per split, "
+        f"videos {'on' if suite.videos else 'off'}"
     )
     for agent, status in agent_status(suite).items():
         console.print(
@@ -117,6 +127,20 @@ def print_plan(suite, results_path: str) -> None:
             "done" if spec.cell_id in done_ids else "to run",
         )
     console.print(table)
+
+
+def _print_video_share(results_path: str, cell_ids: list[str]) -> None:
+    """What filming cost in the cells just run (timing.video_seconds over timing.cell_seconds)."""
+    from safeadapt_bench.harness.records import ResultsDir
+
+    results = ResultsDir(results_path, create=False)
+    timing = [(r := results.load(c)) and r["timing"] for c in cell_ids]
+    video = sum(t.get("video_seconds") or 0.0 for t in timing if t)
+    cells = sum(t.get("cell_seconds") or 0.0 for t in timing if t)
+    if video and cells:
+        print(
+            f"videos: {video:.1f} s of {cells:.0f} s of cell time ({100 * video / cells:.1f}%; --no-videos skips them)"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(result.failed)} failed; "
         f"records in {os.path.join(os.path.abspath(results_path), 'cells')}"
     )
+    _print_video_share(results_path, result.completed)
     for cell_id, err in result.failed.items():
         print(
             f"--- {cell_id} failed:\n{err.rstrip().splitlines()[-1]}\n(full traceback in "

@@ -4,14 +4,16 @@ Layout of a recorded episode of ``T`` steps (Minari's HDF5 format, written with
 ``minari.create_dataset_from_buffers`` and ``MinariDataset.update_dataset_from_buffer``, one episode
 at a time so memory stays at one episode):
 
-- ``observations`` (``T + 1`` entries, the reset observation first): the env's observation dict;
-  every RGB image (``rgb``, and ``wrist_rgb`` with the wrist camera) is stored **flattened** to
-  ``(S*S*3,)`` uint8 (``metadata["safeadapt"]["image_shapes"]`` gives ``(S, S, 3)`` per key; the loader
-  reshapes). Minari 0.5.3's HDF5 storage JPEG-encodes every uint8 array of
-  2 or 3 dimensions on write, whatever the space, and decodes only spaces of at least 32x32, so an
-  image-shaped array would be stored lossily (and unreadably below 32 px); a flat one is stored raw.
-  ``depth`` (float32 metres), ``proprio``, ``state`` and ``instruction`` (a ``spaces.Text``, which
-  Minari 0.5.3 serialises) are stored as they are.
+- ``observations`` (``T + 1`` entries, the reset observation first): the env's observation dict,
+  in the env's own observation space, so ``minari.load_dataset(id)`` returns ``rgb`` as
+  ``(T+1, S, S, 3)`` uint8. Image-like keys (every uint8 ``(H, W, 3)`` key such as ``rgb`` and
+  ``wrist_rgb``, and every float32 ``(H, W, 1)`` key such as ``depth`` and ``wrist_depth``) are
+  written here rather than by Minari, losslessly and compressed (:func:`write_image_observations`):
+  images of at least 32x32 as one PNG per frame, the form Minari 0.5.3 decodes for image spaces
+  (it opens each frame with PIL, which reads PNG as well as the JPEG it writes itself); smaller
+  images and depth as plain HDF5 arrays with the shuffle and gzip filters, which h5py undoes on read.
+  Minari's own writer would JPEG-encode every uint8 image (lossy). ``proprio``, ``state`` and
+  ``instruction`` (a ``spaces.Text``, which Minari 0.5.3 serialises) are written by Minari.
 - ``actions`` (``T``): the float32 action sent to ``env.step`` (clipped to [-1, 1], as the env would).
 - ``rewards``, ``terminations``, ``truncations`` (``T``).
 - ``infos`` (``T`` entries, aligned with the actions: entry ``t`` is the info of step ``t``): ``cost``,
@@ -100,27 +102,63 @@ def episode_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint32)[0])
 
 
-#: Observation keys of RGB images, stored flattened (see the module docstring).
-IMAGE_KEYS: tuple[str, ...] = ("rgb", "wrist_rgb")
+#: gzip level of the compressed arrays (depth, images below 32 px); 4 is within 3% of level 9's size here.
+GZIP_LEVEL = 4
 
 
-def recorded_observation_space(space: Any) -> Any:
-    """The dataset's observation space: the env's, with the RGB images flattened (see the module docstring)."""
-    from gymnasium import spaces
+def image_like_keys(space: Any) -> dict[str, str]:
+    """Observation key -> ``"image"`` (uint8 ``(H, W, 3)``) or ``"depth"`` (float32 ``(H, W, 1)``)."""
+    out = {}
+    for key, sub in space.spaces.items():
+        shape, dtype = getattr(sub, "shape", None) or (), getattr(sub, "dtype", None)
+        if len(shape) == 3 and shape[2] == 3 and dtype == np.uint8:
+            out[key] = "image"
+        elif len(shape) == 3 and shape[2] == 1 and dtype == np.float32:
+            out[key] = "depth"
+    return out
 
-    def flat(key: str, sub: Any) -> Any:
-        if key not in IMAGE_KEYS:
-            return sub
-        return spaces.Box(0, 255, (int(np.prod(sub.shape)),), np.uint8)
 
-    return spaces.Dict({k: flat(k, v) for k, v in space.spaces.items()})
+def _png(frame: np.ndarray) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="PNG")
+    return np.frombuffer(buf.getvalue(), dtype=np.uint8)
+
+
+def write_image_observations(hdf5_path: Path, episode_index: int, space: Any,
+                             frames: dict[str, list[np.ndarray]]) -> dict[str, str]:
+    """Add image-like observations to episode ``episode_index`` of a Minari HDF5 file; returns key -> storage.
+
+    Storage is ``"png"`` (images Minari treats as images: one PNG per frame, a variable-length uint8
+    dataset, which Minari 0.5.3 decodes with PIL) or ``"gzip"`` (shuffle + gzip filters).
+    """
+    import h5py
+    from minari.dataset.minari_storage import is_image_space
+
+    used = {}
+    with h5py.File(hdf5_path, "a") as f:
+        group = f[f"episode_{episode_index}/observations"]
+        for key, values in frames.items():
+            if is_image_space(space[key]):
+                data = np.empty(len(values), dtype=object)
+                data[:] = [_png(v) for v in values]
+                group.create_dataset(key, data=data, dtype=h5py.vlen_dtype(np.uint8))
+                used[key] = "png"
+            else:
+                group.create_dataset(key, data=np.stack(values), chunks=True, shuffle=True, compression="gzip",
+                                     compression_opts=GZIP_LEVEL)
+                used[key] = "gzip"
+    return used
 
 
 class _EpisodeRecorder:
     """Per-episode lists of the recorded fields; ``buffer()`` turns them into a Minari EpisodeBuffer."""
 
     def __init__(self, obs: dict[str, Any], categories: list[str], info_keys: list[str]):
-        self.obs: dict[str, list] = {k: [] for k in obs}
+        self.obs: dict[str, list] = {k: [] for k in obs}  # every key; buffer() leaves out the image-like ones
         self.actions: list[np.ndarray] = []
         self.rewards: list[float] = []
         self.terminations: list[bool] = []
@@ -131,7 +169,7 @@ class _EpisodeRecorder:
 
     def add_obs(self, obs: dict[str, Any]) -> None:
         for k, v in obs.items():
-            self.obs[k].append(v.reshape(-1) if k in IMAGE_KEYS else v)
+            self.obs[k].append(v)
 
     def add_step(self, obs, action, reward, terminated, truncated, info) -> None:
         self.add_obs(obs)
@@ -142,10 +180,12 @@ class _EpisodeRecorder:
         for k, lst in self.infos.items():
             lst.append(self._cat[info[k]] if k == "category" else info[k])
 
-    def buffer(self, episode_index: int, seed: int):
+    def buffer(self, episode_index: int, seed: int, skip: Any = ()):
+        """A Minari ``EpisodeBuffer`` of the episode, without the observation keys in ``skip``."""
         from minari.data_collector import EpisodeBuffer
 
-        return EpisodeBuffer(id=episode_index, seed=seed, observations=self.obs, actions=self.actions,
+        obs = {k: v for k, v in self.obs.items() if k not in skip}
+        return EpisodeBuffer(id=episode_index, seed=seed, observations=obs, actions=self.actions,
                              rewards=self.rewards, terminations=self.terminations,
                              truncations=self.truncations, infos=self.infos)
 
@@ -289,7 +329,7 @@ def collect(
             cm = _quiet_minari_metadata_warnings()
             try:
                 dataset = minari.create_dataset_from_buffers(
-                    did, [], env=env, observation_space=recorded_observation_space(env.observation_space),
+                    did, [], env=env, observation_space=env.observation_space,
                     action_space=env.action_space, algorithm_name=f"safeadapt_bench.experts:{policy}",
                     description=f"{policy} scripted policy on {env_id} ({episodes} episodes, seed {seed}); "
                     "layout: safeadapt_bench.data.collect", data_format="hdf5",
@@ -304,6 +344,7 @@ def collect(
         seeds: list[int] = []
         n_steps, t_env, successes, costs, cost_steps, returns = 0, 0.0, 0, [], 0, []
         info_keys: list[str] | None = None
+        images, storage = image_like_keys(env.observation_space), {}
         t_start = time.perf_counter()
         for i in range(episodes):
             s = episode_seed(seed, i)
@@ -333,7 +374,9 @@ def collect(
                     bar.update(1)
                 if terminated or truncated:
                     break
-            dataset.update_dataset_from_buffer([rec.buffer(i, s)])
+            dataset.update_dataset_from_buffer([rec.buffer(i, s, skip=images)])
+            storage = write_image_observations(dataset.storage.data_path / "main_data.hdf5", i,
+                                               env.observation_space, {k: rec.obs[k] for k in images})
             n_steps += ep_steps
             successes += ep_success
             costs.append(ep_cost)
@@ -368,15 +411,14 @@ def collect(
             "categories": categories_list,
             "cost_terms": list(COST_TERMS),
             "info_keys": list(info_keys or []),
-            "rgb_shape": list(env.observation_space["rgb"].shape) if "rgb" in env.observation_space.spaces else None,
-            "image_shapes": {k: list(v.shape) for k, v in env.observation_space.spaces.items() if k in IMAGE_KEYS},
+            "image_storage": storage,
             "obs_keys": list(env.observation_space.spaces),
             "cost_limit": float(env.unwrapped.cost_limit),
             "collect_seconds": seconds,
             "steps_per_second": n_steps / seconds,
             "env_steps_per_second": n_steps / t_env,
             **summary_stats,
-        }})
+        }, "dataset_size": dataset.storage.get_size()})  # the image datasets were added after Minari's count
         _ensure_namespace(root)
         _install(staging / did, final, force)
     except BaseException:

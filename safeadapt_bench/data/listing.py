@@ -16,7 +16,7 @@ def _size_mb(path) -> float:
 def list_datasets() -> list[dict[str, Any]]:
     """One dict per local dataset (``minari.list_local_datasets``), SafeAdapt's and others'.
 
-    Keys: ``id``, ``size_mb``, ``episodes``, ``steps``, ``env_id``, ``policy``, ``seed``,
+    Keys: ``id``, ``size_mb``, ``mb_per_episode``, ``episodes``, ``steps``, ``env_id``, ``policy``, ``seed``,
     ``success_rate``, ``cost_rate``, ``mean_episode_cost`` (``None`` where unknown) and ``problem``
     (``""``, or why the dataset cannot be used). Reads only metadata files.
     """
@@ -39,10 +39,12 @@ def list_datasets() -> list[dict[str, Any]]:
             problem = ""
         except DatasetVersionError as err:
             problem = str(err).split(";")[0]
+        size, episodes = _size_mb(root / did), meta.get("total_episodes")
         rows.append({
             "id": did,
-            "size_mb": _size_mb(root / did),
-            "episodes": meta.get("total_episodes"),
+            "size_mb": size,
+            "mb_per_episode": size / episodes if episodes else None,
+            "episodes": episodes,
             "steps": meta.get("total_steps"),
             "env_id": info.get("env_id"),
             "policy": info.get("policy"),
@@ -55,7 +57,8 @@ def list_datasets() -> list[dict[str, Any]]:
     for w in caught:  # Minari warns about and skips directories it cannot read
         m = re.match(r"Misconfigured dataset named (\S+): (.*)", str(w.message))
         if m:
-            rows.append({"id": m.group(1), "size_mb": _size_mb(root / m.group(1)), "episodes": None, "steps": None,
+            rows.append({"id": m.group(1), "size_mb": _size_mb(root / m.group(1)),
+                         "mb_per_episode": None, "episodes": None, "steps": None,
                          "env_id": None, "policy": None, "seed": None, "success_rate": None, "cost_rate": None,
                          "mean_episode_cost": None, "problem": f"corrupt: {m.group(2)}"})
     return sorted(rows, key=lambda r: r["id"])

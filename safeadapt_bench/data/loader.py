@@ -219,9 +219,9 @@ class OfflineDataset:
 
     def _episode(self, ep: Any) -> Episode:
         o = ep.observations
-        shapes = self.info.get("image_shapes") or {"rgb": self.info.get("rgb_shape")}
-        images = {k: np.asarray(o[k]).reshape(-1, *shape) for k, shape in shapes.items() if k in o}
-        rgb = images.get("rgb")
+        rgb = o.get("rgb")  # (T+1, S, S, 3) uint8: datasets are stored in the env's own observation space
+        if rgb is not None:
+            rgb = np.asarray(rgb, dtype=np.uint8)
         instr = o["instruction"]
         infos = {k: np.asarray(v) for k, v in (ep.infos or {}).items()}
         cat = int(infos["category"][0]) if "category" in infos and len(infos["category"]) else -1
@@ -231,7 +231,8 @@ class OfflineDataset:
                        proprio=np.asarray(o["proprio"]), state=o.get("state"), actions=np.asarray(ep.actions),
                        rewards=np.asarray(ep.rewards), terminations=np.asarray(ep.terminations),
                        truncations=np.asarray(ep.truncations), infos=infos,
-                       wrist_rgb=images.get("wrist_rgb"), wrist_depth=o.get("wrist_depth"))
+                       wrist_rgb=None if o.get("wrist_rgb") is None else np.asarray(o["wrist_rgb"], dtype=np.uint8),
+                       wrist_depth=o.get("wrist_depth"))
 
     @property
     def _seeds(self) -> dict[int, int]:

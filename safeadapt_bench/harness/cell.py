@@ -15,7 +15,7 @@ from typing import Any
 from safeadapt_bench.agents.budget import Budget
 from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
 from safeadapt_bench.harness.metrics import CURVE_SERIES, pooled, ratio, time_to_threshold
-from safeadapt_bench.harness.monitor import SafetyMonitor, cost_limit_of, evaluate, summarize
+from safeadapt_bench.harness.monitor import Film, SafetyMonitor, cost_limit_of, evaluate, summarize
 from safeadapt_bench.harness.records import SCHEMA_VERSION, provenance
 from safeadapt_bench.harness.suites import CellSpec
 
@@ -104,11 +104,60 @@ def _probe(probe: Probe | None, agent: Any) -> tuple[float | None, dict[str, Any
     return float(value), None
 
 
+def dataset_summary(dataset: Any) -> dict[str, Any] | None:
+    """What a record keeps of the offline logs a cell pre-trained on (``None`` without logs).
+
+    For a Minari dataset written by ``safeadapt_bench.data``: its id, the episodes given to the agent,
+    and the behaviour policy's success rate, cost rate and mean episode cost over the whole
+    collection (the expert's reference figures). For any other dataset, its type.
+    """
+    if dataset is None:
+        return None
+    storage = getattr(dataset, "storage", None)
+    meta = getattr(storage, "metadata", None) or {}
+    info = meta.get("safeadapt") or {}
+    if not info:
+        return {"type": type(dataset).__name__}
+    return {
+        "id": meta.get("dataset_id"),
+        "episodes": len(dataset),
+        "collected_episodes": info.get("episodes"),
+        "policy": info.get("policy"),
+        "robot": (info.get("env_kwargs") or {}).get("robot"),
+        **{k: info.get(k) for k in ("success_rate", "cost_rate", "mean_episode_cost", "mean_return")},
+    }
+
+
 def _close(env: Any) -> None:
     try:
         env.close()
     except Exception:  # noqa: BLE001 - closing must not hide the cell's result
         pass
+
+
+def _make_filmable(make_env: EnvFactory, env_id: str, kwargs: dict[str, Any], videos: bool,
+                   notes: list[str]) -> Any:
+    """An evaluation env that renders ``rgb_array`` frames when ``videos`` (and the factory allows it)."""
+    if videos:
+        try:
+            return make_env(env_id, render_mode="rgb_array", **kwargs)
+        except TypeError as err:
+            notes.append(f"no video of {env_id}: its env factory does not take render_mode ({err})")
+    return make_env(env_id, **kwargs)
+
+
+def _encode_videos(cell_id: str, films: dict[str, tuple[Film, int]], fps: float) -> tuple[list, dict]:
+    """``(videos, files)``: the record's video list and the MP4 bytes by path relative to the results."""
+    from safeadapt_bench.harness.video import encode_mp4
+
+    videos, files = [], {}
+    for split, (film, seed) in films.items():
+        for camera, frames in film.frames.items():
+            path = f"videos/{cell_id}/{split}-{camera}.mp4"
+            files[path] = encode_mp4(frames, film.fps(fps))
+            videos.append({"split": split, "camera": camera, "path": path, "episode_seed": seed,
+                           "frames": len(frames), "fps": film.fps(fps), "every": film.every})
+    return videos, files
 
 
 def run_cell(
@@ -119,11 +168,15 @@ def run_cell(
     probe: Probe | str | None = None,
     on_progress: Callable[[str], None] | None = None,
     checkpoint_dir: str | None = None,
+    videos: bool = True,
 ) -> dict[str, Any]:
     """Run one cell and return its record (a JSON-ready dict; see ``safeadapt_bench.harness.records``).
 
     Arguments override the corresponding import paths in ``spec.settings``. With
     ``settings.save_agent``, the adapted agent is saved under ``checkpoint_dir/<cell_id>/agent``.
+    With ``videos``, the first episode of each final evaluation is filmed (front camera, and wrist
+    where the env has one): ``record["videos"]`` lists them and ``record["_files"]`` holds their MP4
+    bytes by path, which :meth:`ResultsDir.write` stores next to the record.
     """
     t_cell = time.perf_counter()
     s, task = spec.settings, spec.task
@@ -176,7 +229,8 @@ def run_cell(
             seed=spec.seed,
             max_steps=2 * s.adapt_env_steps + 10_000,
         )
-        eval_env = make_env(train_id, **task.env_kwargs_for())
+        video_notes: list[str] = []
+        eval_env = _make_filmable(make_env, train_id, task.env_kwargs_for(), videos, video_notes)
         envs.append(eval_env)
         curve: dict[str, list[Any]] = {"env_steps": [], **{k: [] for k in CURVE_SERIES}}
         curve_seconds: list[float] = []
@@ -232,15 +286,26 @@ def run_cell(
         # ---- final evaluation ----
         say("evaluate")
         t0 = time.perf_counter()
-        final_train = evaluate(agent, eval_env, s.final_eval_episodes, _SEED_TRAIN + 1000 * spec.seed)
-        heldout_env = make_env(heldout_id, **task.env_kwargs_for())
+        seeds = {"train": _SEED_TRAIN, "heldout": _SEED_HELDOUT, "source_robot": _SEED_SOURCE}
+        seeds = {k: v + 1000 * spec.seed for k, v in seeds.items()}
+        films = {k: (Film(), v) for k, v in seeds.items()} if videos else {}
+        film = lambda split: films[split][0] if videos else None  # noqa: E731
+        final_train = evaluate(agent, eval_env, s.final_eval_episodes, seeds["train"], film=film("train"))
+        heldout_env = _make_filmable(make_env, heldout_id, task.env_kwargs_for(), videos, video_notes)
         envs.append(heldout_env)
-        final_heldout = evaluate(agent, heldout_env, s.final_eval_episodes, _SEED_HELDOUT + 1000 * spec.seed)
+        final_heldout = evaluate(agent, heldout_env, s.final_eval_episodes, seeds["heldout"],
+                                 film=film("heldout"))
         final_source = None
         if task.target_robot:
-            source_env = make_env(train_id, **task.env_kwargs_for(task.robot))
+            source_env = _make_filmable(make_env, train_id, task.env_kwargs_for(task.robot), videos, video_notes)
             envs.append(source_env)
-            final_source = evaluate(agent, source_env, s.final_eval_episodes, _SEED_SOURCE + 1000 * spec.seed)
+            final_source = evaluate(agent, source_env, s.final_eval_episodes, seeds["source_robot"],
+                                    film=film("source_robot"))
+        t_video = time.perf_counter()
+        if any(f.frames for f, _ in films.values()):
+            say("video")
+        video_list, video_files = _encode_videos(spec.cell_id, films, eval_env.metadata.get("render_fps", 20))
+        video_seconds = time.perf_counter() - t_video + sum(f.seconds for f, _ in films.values())
         final_seconds = time.perf_counter() - t0
         probe_final, probe_final_details = _probe(probe_fn, agent)
         checkpoint = None
@@ -253,7 +318,7 @@ def run_cell(
             _close(env)
 
     deploy = pooled(final_train, final_heldout)
-    notes = []
+    notes = list(video_notes)
     if probe_fn is None and has_backbone:
         notes.append(f"forgetting not measured: {probe_note}")
     if monitor.total_steps > s.adapt_env_steps:
@@ -289,6 +354,7 @@ def run_cell(
         "adapt_seconds": adapt_total,
         "adapt_seconds_to_threshold": ttt["seconds"],
         "eval_seconds": clock["eval"] + final_seconds,
+        "video_seconds": video_seconds,
         "curve_wall_seconds": curve_seconds,
         "cell_seconds": time.perf_counter() - t_cell,
     }
@@ -313,8 +379,11 @@ def run_cell(
             "source_robot": final_source,
             "probe": {"initial": probe_initial_details, "final": probe_final_details},
         },
+        "dataset": dataset_summary(dataset),
         "agent_stats": {"pretrain": pretrain_stats, "adapt": adapt_stats, "last_callback": clock["agent"]},
+        "videos": video_list,
         "notes": notes,
         "timing": timing,
         "provenance": provenance(),
+        "_files": video_files,
     }

@@ -1,13 +1,17 @@
 """Executors: run cells one after another, in a local process pool, or on a Ray cluster.
 
 Every executor yields ``(spec, record, error)`` as cells finish; the driver alone writes records, so a
-remote worker needs no access to the results directory. Records are identical across executors apart
-from the ``timing`` and ``provenance`` sections (``provenance.executor`` names the executor).
+remote worker needs no access to the results directory. Workers draw no progress of their own: the
+local executors pass each cell's phase reports to the driver's ``on_progress(spec, phase)``, in the
+order they happened (pool workers through a queue the driver reads between results). Records are
+identical across executors apart from the ``timing`` and ``provenance`` sections
+(``provenance.executor`` names the executor).
 """
 
 from __future__ import annotations
 
 import os
+import queue as queue_module
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +20,10 @@ from typing import Any
 from safeadapt_bench.harness.suites import CellSpec
 
 Outcome = tuple[CellSpec, "dict[str, Any] | None", "str | None"]
+#: In a pool worker: the queue its cells report phases to (set by :func:`_init_worker`).
+_PHASES: Any = None
+#: Seconds the driver waits for a finished cell's last phase reports to arrive.
+_DRAIN_TIMEOUT = 5.0
 
 
 def _run_cell_safe(
@@ -37,14 +45,29 @@ def _run_cell_safe(
             sys.path.insert(0, p)
     from safeadapt_bench.harness.cell import run_cell
 
+    spec = CellSpec.from_dict(spec_dict)
+    cell_id = spec.cell_id
+    if on_progress is None and _PHASES is not None:
+        on_progress = lambda phase: _PHASES.put((cell_id, phase))  # noqa: E731
+    report = on_progress or (lambda phase: None)
     try:
-        return run_cell(CellSpec.from_dict(spec_dict), on_progress=on_progress, **overrides), None
+        report("start")
+        return run_cell(spec, on_progress=on_progress, **overrides), None
     except Exception:  # noqa: BLE001 - reported per cell, the sweep goes on
         return None, traceback.format_exc()
+    finally:
+        if _PHASES is not None:
+            _PHASES.put((cell_id, None))  # end marker: the driver has seen every report of this cell
 
 
-def _init_worker(threads: int) -> None:
-    """Pool initializer: share the cores between workers (torch would take them all in every worker)."""
+def _init_worker(threads: int, phases: Any = None) -> None:
+    """Pool initializer: share the cores between workers (torch would take them all in every worker),
+    send phase reports to ``phases``, and drop the progress bars code in the worker draws (tqdm)."""
+    global _PHASES
+    from safeadapt_bench.harness.progress import BarFilter
+
+    _PHASES = phases
+    sys.stderr = BarFilter(sys.stderr)
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
@@ -66,28 +89,55 @@ class LocalExecutor:
         overrides: dict[str, Any],
         on_progress: Callable[[CellSpec, str], None] | None = None,
     ) -> Iterator[Outcome]:
-        """Yield outcomes as cells finish; ``on_progress(spec, phase)`` reports phases (one worker only)."""
+        """Yield outcomes as cells finish; ``on_progress(spec, phase)`` gets every cell's phase reports."""
         if self.workers == 1:
             for spec in specs:
                 report = None if on_progress is None else (lambda msg, spec=spec: on_progress(spec, msg))
                 record, err = _run_cell_safe(spec.to_dict(), overrides, (), None, report)
                 yield spec, record, err
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        yield from self._run_pool(specs, overrides, on_progress)
 
+    def _run_pool(
+        self,
+        specs: Sequence[CellSpec],
+        overrides: dict[str, Any],
+        on_progress: Callable[[CellSpec, str], None] | None,
+    ) -> Iterator[Outcome]:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        ctx = multiprocessing.get_context("spawn")
+        phases = ctx.Queue() if on_progress is not None else None
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-            initargs=(threads,),
-        )
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, phases))
         futures = {
             pool.submit(_run_cell_safe, s.to_dict(), overrides, list(sys.path), os.getcwd()): s for s in specs
         }
+        by_id, ended = {s.cell_id: s for s in specs}, set()
+
+        def drain(until: str | None = None) -> None:
+            """Pass queued reports on; with ``until``, wait (a little) for that cell's end marker."""
+            while phases is not None:
+                try:
+                    block = until is not None and until not in ended
+                    cell_id, phase = phases.get(timeout=_DRAIN_TIMEOUT) if block else phases.get_nowait()
+                except queue_module.Empty:
+                    return
+                if phase is None:
+                    ended.add(cell_id)
+                else:
+                    on_progress(by_id[cell_id], phase)
+
         try:
-            for fut in as_completed(futures):
-                record, err = fut.result()
-                yield futures[fut], record, err
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: futures[f].cell_id):
+                    drain(until=futures[fut].cell_id)
+                    record, err = fut.result()
+                    yield futures[fut], record, err
+                drain()
         except BaseException:
             # Interrupted: drop queued cells, do not wait for running ones (they re-run on resume).
             pool.shutdown(wait=False, cancel_futures=True)

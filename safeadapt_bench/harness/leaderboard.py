@@ -3,22 +3,25 @@
 For each agent and metric, the scores form a ``(runs x tasks)`` matrix (runs = seeds present for every
 task); rliable's ``aggregate_iqm`` gives the point estimate and ``get_interval_estimates`` its
 percentile stratified-bootstrap interval, reproducible for a given ``seed`` (see
-:func:`~safeadapt_bench.harness.rliable_compat.seeded_bootstrap`). Cells whose metric is ``None``
+:func:`seeded_bootstrap`). Cells whose metric is ``None``
 (e.g. forgetting without a backbone) are left out of that metric; censored adaptation times enter
 at their censoring value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from rliable import library as rly_library
+from rliable import metrics as rly_metrics
 
 from safeadapt_bench.harness.metrics import METRICS, flat_metrics
-from safeadapt_bench.harness.rliable_compat import rliable_modules, seeded_bootstrap
 
 #: Metrics shown in the leaderboard, in order (those that are ``None`` for every cell are dropped).
 LEADERBOARD_METRICS: tuple[str, ...] = (
@@ -31,6 +34,24 @@ LEADERBOARD_METRICS: tuple[str, ...] = (
 
 #: Default bootstrap replications (rliable's default is 50000; pass ``reps=50000`` for a paper).
 DEFAULT_REPS = 2000
+
+
+@contextlib.contextmanager
+def seeded_bootstrap(seed: int) -> Iterator[np.random.RandomState]:
+    """Make rliable's bootstrap reproducible inside the block; yields the ``random_state`` to pass.
+
+    rliable 1.2's ``StratifiedBootstrap.update_indices`` draws from NumPy's *global* generator and
+    ignores ``random_state``, so the global generator is seeded here and restored afterwards. arch's
+    FutureWarning about ``random_state`` is silenced.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(state)
 
 
 def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -67,16 +88,14 @@ def score_matrix(df: pd.DataFrame, agent: str, metric: str) -> np.ndarray:
 
 def iqm(scores: np.ndarray) -> float:
     """rliable's interquartile mean of a score matrix."""
-    _, metrics = rliable_modules()
-    return float(metrics.aggregate_iqm(scores))
+    return float(rly_metrics.aggregate_iqm(scores))
 
 
 def interval_estimates(score_dict: dict[str, np.ndarray], reps: int = DEFAULT_REPS, seed: int = 0):
     """rliable IQM point estimates and 95% stratified-bootstrap intervals, reproducible with ``seed``."""
-    library, metrics = rliable_modules()
     with seeded_bootstrap(seed) as random_state:
-        return library.get_interval_estimates(
-            score_dict, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps, random_state=random_state
+        return rly_library.get_interval_estimates(
+            score_dict, lambda x: np.array([rly_metrics.aggregate_iqm(x)]), reps=reps, random_state=random_state
         )
 
 

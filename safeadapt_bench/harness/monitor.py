@@ -7,6 +7,7 @@ per-episode summaries, so safety is measured the same way for every agent, whate
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -136,6 +137,40 @@ def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: floa
     return out
 
 
+#: Most frames a filmed episode keeps: longer episodes are filmed every k-th step (a render costs
+#: about two state-only env steps with software rendering, so full-rate films would dominate cheap cells).
+MAX_FILM_FRAMES = 40
+
+
+class Film:
+    """The frames of one filmed episode by camera (``front``, ``wrist``) and the seconds spent filming.
+
+    ``every``: film every ``every``-th observation (the last one always); set by :func:`evaluate`
+    from the env's episode limit so that an episode gives at most :data:`MAX_FILM_FRAMES` frames.
+    """
+
+    def __init__(self, every: int = 1) -> None:
+        self.frames: dict[str, list[np.ndarray]] = {}
+        self.seconds = 0.0
+        self.every = every
+
+    def fps(self, render_fps: float) -> float:
+        """Playback rate that keeps the episode's real duration."""
+        return render_fps / self.every
+
+    def capture(self, env: gym.Env, obs: Any, step: int = 0, last: bool = False) -> None:
+        """``env.render()`` (when the env renders ``rgb_array``) and ``obs["wrist_rgb"]`` (when present)."""
+        if step % self.every and not last:
+            return
+        t0 = time.perf_counter()
+        front = env.render() if getattr(env, "render_mode", None) == "rgb_array" else None
+        if front is not None:
+            self.frames.setdefault("front", []).append(np.asarray(front))
+        if isinstance(obs, dict) and "wrist_rgb" in obs:
+            self.frames.setdefault("wrist", []).append(np.asarray(obs["wrist_rgb"]))
+        self.seconds += time.perf_counter() - t0
+
+
 def evaluate(
     agent: Any,
     env: gym.Env,
@@ -143,22 +178,31 @@ def evaluate(
     seed: int,
     balance_categories: bool = True,
     category_offset: int = 0,
+    film: Film | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` deterministic episodes (seeds ``seed, seed+1, ...``) and summarize them.
 
     With ``balance_categories``, episode ``i`` forces category ``(i + category_offset) mod n`` of the
     env's categories, so every evaluation of a cell uses the same episodes, and small evaluations of
-    different seeds (offset = seed) still cover every category between them.
+    different seeds (offset = seed) still cover every category between them. With ``film``, the first
+    episode is filmed into it, one frame per observation (see :class:`Film`).
     """
     monitor = SafetyMonitor(env, veto_source=getattr(agent, "pop_veto", None))
+    limit = getattr(env.spec, "max_episode_steps", None) if env.spec is not None else None
+    if film is not None and limit:
+        film.every = max(1, -(-(int(limit) + 1) // MAX_FILM_FRAMES))
     cats = tuple(getattr(env.unwrapped, "categories", ()) or ()) if balance_categories else ()
     if hasattr(agent, "pop_veto"):
         agent.pop_veto()  # drop a decision left over from training
     for i in range(episodes):
         options = {"category": cats[(i + category_offset) % len(cats)]} if cats else None
         obs, _ = monitor.reset(seed=seed + i, options=options)
-        done = False
-        while not done:
+        done, t = False, 0
+        while True:
+            if film is not None and i == 0:
+                film.capture(env, obs, t, last=done)
+            if done:
+                break
             obs, _, terminated, truncated, _ = monitor.step(agent.act(obs, deterministic=True))
-            done = terminated or truncated
+            done, t = terminated or truncated, t + 1
     return summarize(monitor.episodes, monitor.stats, cost_limit_of(env))

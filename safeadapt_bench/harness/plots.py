@@ -19,13 +19,21 @@ from safeadapt_bench.harness.leaderboard import (
     leaderboard,
     records_frame,
     score_matrix,
+    seeded_bootstrap,
 )
-from safeadapt_bench.harness.rliable_compat import plot_utils, rliable_modules, seeded_bootstrap
 
 #: Bootstrap replications for curve bands (one estimate per grid point, so fewer than for tables).
 CURVE_REPS = 500
 #: Grid points of interpolated learning curves.
 GRID_POINTS = 21
+
+
+def _plot_utils() -> Any:
+    """``rliable.plot_utils`` (it imports pyplot, so after :func:`_pyplot` has chosen the backend)."""
+    _pyplot()
+    from rliable import plot_utils
+
+    return plot_utils
 
 
 def _pyplot():
@@ -117,8 +125,8 @@ def plot_learning_curves(
 ) -> list[str]:
     """``learning_curves_steps`` and ``learning_curves_wall``: success and episodic cost, IQM + 95% band."""
     plt = _pyplot()
-    pu = plot_utils()
-    library, _ = rliable_modules()
+    pu = _plot_utils()
+    from rliable import library
     paths = []
     agents = list(dict.fromkeys(r["config"]["agent"] for r in records))
     colors = _colors(agents)
@@ -278,7 +286,7 @@ INTERVAL_METRICS: tuple[tuple[str, str], ...] = (
 def plot_intervals(records: Sequence[dict[str, Any]], out_dir: str, reps: int = DEFAULT_REPS) -> list[str]:
     """rliable ``plot_interval_estimates``: IQM and 95% CIs of the headline metrics."""
     plt = _pyplot()
-    pu = plot_utils()
+    pu = _plot_utils()
     df = records_frame(records)
     agents = list(dict.fromkeys(df["agent"]))
     names = [(m, n) for m, n in INTERVAL_METRICS if df[m].notna().any()]
@@ -312,8 +320,8 @@ def plot_probability_of_improvement(
 ) -> list[str]:
     """rliable probability of improvement of the first agent over each other one (95% CIs)."""
     plt = _pyplot()
-    pu = plot_utils()
-    library, metrics = rliable_modules()
+    pu = _plot_utils()
+    from rliable import library, metrics
     df = records_frame(records)
     agents = list(dict.fromkeys(df["agent"]))
     if len(agents) < 2:

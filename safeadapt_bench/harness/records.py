@@ -6,13 +6,15 @@ Layout of a results directory::
       manifest.json          {"format": "safeadapt-bench-results", "schema_version": 1, ...}
       cells/<cell_id>.json   one record per finished cell
       errors/<cell_id>.json  the traceback of the last failed attempt (the cell re-runs on resume)
+      videos/<cell_id>/<split>-<camera>.mp4   rollout videos listed in the record
 
 A record's sections: ``schema_version``, ``cell_id``, ``config`` (the full cell spec), ``seed``,
 ``agent``, ``metrics`` (deterministic scalars), ``curves`` (learning curves), ``evaluations``,
-``agent_stats``, ``notes``, ``timing`` (every wall-clock quantity) and ``provenance`` (versions, git
-SHA, hardware, executor, timestamps). Two runs of the same cell with a deterministic agent give
-identical records apart from ``timing`` and ``provenance`` (see :func:`comparable`), whichever executor
-ran them.
+``agent_stats``, ``videos`` (rollout videos of the final evaluation: split, camera, path relative to
+the results directory, episode seed, frames, fps), ``notes``, ``timing`` (every wall-clock quantity)
+and ``provenance`` (versions, git SHA, hardware, executor, timestamps). Two runs of the same cell with
+a deterministic agent give identical records apart from ``timing`` and ``provenance`` (see
+:func:`comparable`), whichever executor ran them.
 """
 
 from __future__ import annotations
@@ -85,13 +87,25 @@ def to_json(record: dict[str, Any]) -> str:
     return json.dumps(_clean_floats(plain), indent=1, sort_keys=True, allow_nan=False)
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
+def _file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and ``os.replace``.
+
+    The file gets the mode a plain ``open()`` would give it (0644 under the usual umask 022), not
+    the private 0600 of ``tempfile.mkstemp``, so collaborators sharing a results directory can read it.
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        os.fchmod(fd, _file_mode())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -99,6 +113,11 @@ def atomic_write_text(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """:func:`atomic_write_bytes` of UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _git_sha() -> str | None:
@@ -281,13 +300,21 @@ class ResultsDir:
     def write(self, record: dict[str, Any]) -> str:
         """Store a record atomically; an existing record is never replaced.
 
+        ``record["_files"]`` (path relative to the results directory -> bytes, e.g. the rollout videos)
+        is taken out of the record and written first.
+
         If another sweep on the same directory finished the cell first with the same config, its record
         is kept and this one dropped; with another config, :class:`RecordConflictError` is raised.
         """
+        files = record.pop("_files", None) or {}
         path = self.record_path(record["cell_id"])
         if os.path.exists(path):
             self.is_done(record["cell_id"], record["config"])  # raises on a different config
             return path
+        for rel, data in files.items():  # the record's videos first: a record never lists a missing file
+            target = os.path.join(self.path, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            atomic_write_bytes(target, data)
         atomic_write_text(path, to_json(record))
         err = os.path.join(self.errors_dir, f"{record['cell_id']}.json")
         if os.path.exists(err):

@@ -16,7 +16,8 @@ def build_report(
     plots: bool = True,
     agent_order: Sequence[str] | None = None,
 ) -> str:
-    """Write tables (``report/*.md|csv|tex``) and figures (``report/figures/*.png|pdf``).
+    """Write tables (``report/*.md|csv|tex``), figures (``report/figures/*.png|pdf``) and the HTML
+    page ``report/index.html`` (leaderboard, figures, expert logs, videos, settings, provenance).
 
     Returns the output directory (default ``<results>/report``).
     """
@@ -29,8 +30,12 @@ def build_report(
     out_dir = out_dir or os.path.join(results_path, "report")
     lb = leaderboard(records, reps=reps)
     write_tables(records, out_dir, reps=reps, lb=lb)
+    figures = None
     if plots:
         from safeadapt_bench.harness.plots import make_plots
 
-        make_plots(records, os.path.join(out_dir, "figures"), reps=reps, lb=lb)
+        figures = make_plots(records, os.path.join(out_dir, "figures"), reps=reps, lb=lb)
+    from safeadapt_bench.harness.html import write_html
+
+    write_html(records, lb, results_path, out_dir, figures, reps)
     return out_dir

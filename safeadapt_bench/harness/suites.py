@@ -207,6 +207,9 @@ class Suite:
         aliases: extra agent names for variants of one agent, name -> agent name or path, e.g.
             ``{"safe-adapter-r4": "safe-adapter"}`` with
             ``agent_kwargs["safe-adapter-r4"] = {"lora_rank": 4}``.
+        videos: keep rollout videos of the final evaluations by default (``run --videos`` /
+            ``--no-videos`` override it). Off only where filming was measured to cost more than 5%
+            of the suite's time. Not part of any cell's configuration.
     """
 
     name: str
@@ -217,6 +220,7 @@ class Suite:
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     aliases: dict[str, str] = field(default_factory=dict)
+    videos: bool = True
 
     def __post_init__(self) -> None:
         if not self.agents or not self.tasks or not self.seeds:
@@ -279,6 +283,9 @@ SUITES: dict[str, Suite] = {
                 probe="none",
             ),
             description="Seconds-scale check of the pipeline with the simple agents (state observations).",
+            # Filming costs 12.7% of this suite's cell time (state-only steps are cheap, a software
+            # render is not); `run --suite smoke --videos` keeps them.
+            videos=False,
         ),
         Suite(
             "quick",
@@ -399,7 +406,14 @@ def suite_from_dict(data: Any, source: str = "suite") -> Suite:
         agent_kwargs=agent_kwargs,
         description=str(data.get("description", "")),
         aliases=aliases,
+        videos=_bool(data.get("videos", True), f"{source}: 'videos'"),
     )
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SuiteError(f"{where} must be true or false, got {value!r}.")
+    return value
 
 
 def load_suite_file(path: str) -> Suite:

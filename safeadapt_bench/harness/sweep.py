@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
 from safeadapt_bench.harness.cell import resolve_dataset_provider, resolve_env_factory, resolve_probe
+from safeadapt_bench.harness.progress import SweepProgress, no_bars
 from safeadapt_bench.harness.records import ResultsDir
 from safeadapt_bench.harness.suites import CellSpec, Suite
 
@@ -89,13 +90,14 @@ def run_sweep(
     dataset_provider: Any = None,
     probe: Any = None,
     progress: bool = True,
+    videos: bool | None = None,
     on_cell: Callable[[CellSpec, dict[str, Any] | None, str | None], None] | None = None,
 ) -> SweepResult:
     """Run every unfinished cell of ``suite`` and store records under ``results_path``.
 
     Finished cells (same config) are skipped, so an interrupted sweep resumes where it stopped.
     ``env_factory``, ``dataset_provider`` and ``probe`` override the suite's settings (import paths or
-    picklable callables).
+    picklable callables). ``videos`` (default ``suite.videos``) keeps rollout videos; it does not enter the cell config.
     """
     from safeadapt_bench.harness.executors import LocalExecutor
 
@@ -111,66 +113,27 @@ def run_sweep(
         for k, v in (("env_factory", env_factory), ("dataset_provider", dataset_provider), ("probe", probe))
         if v is not None
     }
+    if not (suite.videos if videos is None else videos):
+        overrides["videos"] = False
     if suite.settings.save_agent:
         overrides["checkpoint_dir"] = os.path.join(results.path, "agents")
-    bar = _Progress(len(todo), len(done)) if progress else None
+    bar = SweepProgress(len(todo), len(done)) if progress else None
     try:
-        phases = None if bar is None else bar.status
-        for spec, record, err in executor.run(todo, overrides, phases):
-            if record is not None:
-                record["provenance"]["executor"] = executor.name
-                results.write(record)
-                result.completed.append(spec.cell_id)
-            else:
-                results.write_error(spec.cell_id, spec.to_dict(), err or "unknown error")
-                result.failed[spec.cell_id] = err or "unknown error"
-            if on_cell is not None:
-                on_cell(spec, record, err)
-            if bar is not None:
-                bar.advance(spec, err)
+        with no_bars() if progress else contextlib.nullcontext():  # cells in this process draw no bars
+            phases = None if bar is None else bar.phase
+            for spec, record, err in executor.run(todo, overrides, phases):
+                if record is not None:
+                    record["provenance"]["executor"] = executor.name
+                    results.write(record)
+                    result.completed.append(spec.cell_id)
+                else:
+                    results.write_error(spec.cell_id, spec.to_dict(), err or "unknown error")
+                    result.failed[spec.cell_id] = err or "unknown error"
+                if on_cell is not None:
+                    on_cell(spec, record, err)
+                if bar is not None:
+                    bar.finish(spec, err)
     finally:
         if bar is not None:
             bar.close()
     return result
-
-
-class _Progress:
-    """A rich progress bar over cells with an ETA, plus one line per finished cell."""
-
-    def __init__(self, total: int, skipped: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("[bold]cells"),
-            BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("elapsed"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
-        )
-        self.progress.start()
-        if skipped:
-            self.progress.console.print(f"resuming: {skipped} cell(s) already have records")
-        self.task = self.progress.add_task("cells", total=total, status="")
-        self.t0 = time.perf_counter()
-
-    def status(self, spec: CellSpec, phase: str) -> None:
-        """Show what the running cell is doing (sequential local runs)."""
-        self.progress.update(self.task, status=f"{spec.cell_id}: {phase}")
-
-    def advance(self, spec: CellSpec, err: str | None) -> None:
-        status = "[red]failed[/red]" if err else "[green]done[/green]"
-        self.progress.console.print(f"{status} {spec.cell_id} ({time.perf_counter() - self.t0:.0f} s)")
-        self.progress.advance(self.task)
-
-    def close(self) -> None:
-        self.progress.stop()

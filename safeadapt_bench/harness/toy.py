@@ -26,7 +26,7 @@ TOY_EPISODE_STEPS = 20
 class ToySafeEnv(gym.Env):
     """Point reaching with a hazard; see the module docstring."""
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
         self,
@@ -35,8 +35,10 @@ class ToySafeEnv(gym.Env):
         robot: str = "Panda",
         obs_mode: str = "state",
         camera_size: int = 8,
+        render_mode: str | None = None,
         **_: Any,
     ) -> None:
+        self.render_mode = render_mode
         self.categories = SPLITS[task][split]
         self.task, self.robot, self.obs_mode = task, robot, obs_mode
         self.size = int(camera_size)
@@ -73,6 +75,16 @@ class ToySafeEnv(gym.Env):
             state[:3], state[7:10] = self.obj, self.hazard
             out["state"] = state
         return out
+
+    def render(self) -> np.ndarray | None:
+        """A 64x64 top view (``render_mode="rgb_array"``): object green, hazard red, end effector blue."""
+        if self.render_mode != "rgb_array":
+            return None
+        frame = np.full((64, 64, 3), 200, np.uint8)
+        for pos, color in ((self.obj, (40, 160, 40)), (self.hazard, (200, 40, 40)), (self.eef, (40, 40, 200))):
+            r, c = (np.clip((np.asarray(pos[:2]) + 1) * 32, 3, 60)).astype(int)
+            frame[r - 3 : r + 3, c - 3 : c + 3] = color
+        return frame
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

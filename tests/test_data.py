@@ -162,8 +162,9 @@ def test_minari_api_gives_the_env_space_losslessly_and_compressed(expert_logs, r
         else:
             assert obs["rgb"].compression == "gzip" and obs["rgb"].shape == (STEPS + 1, 16, 16, 3)
     assert load(did).info["image_storage"] == {"rgb": storage, "depth": "gzip"}
-    assert minari.load_dataset(did).storage.metadata["dataset_size"] == pytest.approx(
-        sum(p.stat().st_size for p in (root / did).rglob("*") if p.is_file()) / 1e6, rel=0.05, abs=0.05)  # Minari rounds to 0.1 MB
+    on_disk = sum(p.stat().st_size for p in (root / did).rglob("*") if p.is_file()) / 1e6
+    # Minari reports the size in MB rounded to one decimal
+    assert minari.load_dataset(did).storage.metadata["dataset_size"] == pytest.approx(on_disk, rel=0.05, abs=0.05)
 
 
 def test_contrastive_pairs_are_observation_and_following_window(expert_logs):

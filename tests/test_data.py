@@ -379,3 +379,25 @@ def test_recording_overhead_is_at_most_ten_percent():
     # machine scatter by 10-20% (load), so the A/B figure only guards against gross regressions.
     assert collecting >= 0.9 * in_run
     assert collecting >= 0.8 * alone
+
+
+def test_noisy_logs_record_the_expert_action_as_the_label(root):
+    """DART: the ``noisy`` policy's logs hold the executed (noisy) action and, as the behaviour-cloning
+    label, the expert's own action at the same state; expert logs label each step with its action."""
+    kw = {"obs_mode": "state", "max_episode_steps": 8}
+    noisy = load(provide_dataset(ENV, "noisy", 1, seed=5, **kw)).episode(0)
+    assert noisy.infos["expert_action"].shape == noisy.actions.shape
+    arm = np.abs(noisy.labels[:, :6] - noisy.actions[:, :6])
+    assert arm.max() > 0.05  # the noise is in the executed action only
+    np.testing.assert_array_equal(noisy.labels[:, 6], noisy.actions[:, 6])  # the gripper gets no noise
+    # the label is what the expert does in the state the noise led to
+    env = gym.make(ENV, obs_mode="state", max_episode_steps=8)
+    pol = make_policy("expert", env, seed=0)
+    obs, _ = env.reset(seed=noisy.seed)
+    pol.reset(seed=noisy.seed)
+    for t in range(3):
+        np.testing.assert_allclose(pol(obs), noisy.labels[t], atol=1e-6)
+        obs, *_ = env.step(noisy.actions[t])
+    env.close()
+    expert = load(provide_dataset(ENV, "expert", 1, seed=5, **kw)).episode(0)
+    np.testing.assert_array_equal(expert.labels, expert.actions)

@@ -40,7 +40,8 @@ class LoggedFrames:
         tokens: per camera, the frozen part's output ``(N, L, width)`` (empty when nothing is frozen).
         obs: the policy's other observation entries (instruction token ids, proprio, ...), and the raw
             images when ``tokens`` is empty.
-        actions: ``(N, act_dim)``; costs: ``(N,)`` 0/1 step costs; episode: ``(N,)`` episode index;
+        actions: ``(N, act_dim)`` as executed; labels: the behaviour-cloning targets (the expert's own
+            actions, ``Episode.labels``); costs: ``(N,)`` 0/1 step costs; episode: ``(N,)`` episode index;
             step: ``(N,)`` step in the episode.
         fingerprint: the cache key (``""`` when uncached).
         from_cache: whether the tokens were read from the cache.
@@ -49,6 +50,7 @@ class LoggedFrames:
     tokens: dict[str, torch.Tensor]
     obs: dict[str, torch.Tensor]
     actions: torch.Tensor
+    labels: torch.Tensor
     costs: torch.Tensor
     episode: torch.Tensor
     step: torch.Tensor
@@ -120,7 +122,7 @@ def fingerprint(dataset: Any, extractor: BackboneExtractor, start: int) -> str:
 
 def _episode_arrays(dataset: Any, keys: list[str], tokenize: Callable[[str], np.ndarray]) -> dict[str, Any]:
     """Observations (frames ``0..T-1``), actions and costs of every episode, concatenated."""
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "action", "cost", "episode", "step")}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "action", "label", "cost", "episode", "step")}
     for ep in dataset.episodes():
         n = len(ep)
         for k in keys:
@@ -133,6 +135,7 @@ def _episode_arrays(dataset: Any, keys: list[str], tokenize: Callable[[str], np.
                                  "them with the same cameras and obs_mode as the task.")
             cols[k].append(np.asarray(value[:n]))
         cols["action"].append(np.asarray(ep.actions, dtype=np.float32))
+        cols["label"].append(np.asarray(ep.labels, dtype=np.float32))
         cols["cost"].append(np.asarray(ep.costs, dtype=np.float32))
         cols["episode"].append(np.full(n, ep.index))
         cols["step"].append(np.arange(n))
@@ -204,5 +207,6 @@ def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str
             _write_cache(path, key, tokens)
         obs = {k: v for k, v in obs.items() if k not in image_keys}
     return LoggedFrames(tokens=tokens, obs=obs, actions=torch.from_numpy(arrays["action"]),
+                        labels=torch.from_numpy(arrays["label"]),
                         costs=torch.from_numpy(arrays["cost"]), episode=torch.from_numpy(arrays["episode"]),
                         step=torch.from_numpy(arrays["step"]), fingerprint=key, from_cache=hit)

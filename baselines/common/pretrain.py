@@ -107,7 +107,7 @@ def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: Pr
     action = frames.actions[idx]
     parts: dict[str, torch.Tensor] = {}
     if s.behaviour_cloning:
-        parts.update(bc_losses(model, feats, action))
+        parts.update(bc_losses(model, feats, frames.labels[idx]))
     if heads is not None:
         img = feats[:, ext.embedding_slice()]  # the first camera's pooled image embedding
         win = torch.cat([frames.windows(idx, s.window, frames.obs["proprio"]),
@@ -135,7 +135,7 @@ def validation_bc(model: SafeSAC, frames: LoggedFrames, batch_size: int = 512) -
             idx = torch.arange(i, min(i + batch_size, len(frames)))
             tokens, obs = frames.select(idx)
             feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
-            parts = bc_losses(model, feats, frames.actions[idx])
+            parts = bc_losses(model, feats, frames.labels[idx])
             total += float(parts["bc_arm_mse"] + parts["bc_gripper_bce"]) * len(idx)
             n += len(idx)
     return total / n

@@ -23,6 +23,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default="SafeAdapt/Lift-v0", help="train-category env id (default SafeAdapt/Lift-v0)")
     p.add_argument("--heldout-env", default="SafeAdapt/Lift-Heldout-v0", help="held-out-category env id")
     p.add_argument("--demos", type=int, default=200, help="expert episodes to clone (default 200)")
+    p.add_argument("--logs", default="noisy", choices=("noisy", "expert"),
+                   help="the logs' policy: 'noisy' executes the expert's action plus noise and labels each step with "
+                   "the expert's own action (DART; default), 'expert' records clean demos")
+    p.add_argument("--cameras", nargs="+", default=["front", "wrist"], metavar="CAM",
+                   help="env cameras the pixel rows see (default: front wrist)")
     p.add_argument("--updates", type=int, default=3000, help="pre-training updates per row (default 3000)")
     p.add_argument("--seconds", type=float, default=600.0, help="pre-training wall-clock cap per row (default 600)")
     p.add_argument("--batch-size", type=int, default=256, help="frames per update (default 256)")
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--demos, --updates, --seconds, --batch-size and --eval-episodes must be positive.")
     if args.pool not in POOLS:
         raise ValueError(f"Unknown --pool {args.pool!r}; choose one of {list(POOLS)}.")
-    s = ImitationSettings(env_id=args.env, heldout_id=args.heldout_env, demos=args.demos, updates=args.updates,
+    s = ImitationSettings(env_id=args.env, heldout_id=args.heldout_env, demos=args.demos, logs=args.logs,
+                          cameras=tuple(args.cameras), updates=args.updates,
                           seconds=args.seconds, batch_size=args.batch_size, eval_episodes=args.eval_episodes,
                           seed=args.seed, pool=args.pool)
     out = Path(args.out)

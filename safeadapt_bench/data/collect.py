@@ -19,7 +19,9 @@ at a time so memory stays at one episode):
 - ``infos`` (``T`` entries, aligned with the actions: entry ``t`` is the info of step ``t``): ``cost``,
   ``cost_<term>`` and ``raw_<term>`` for every term of ``COST_TERMS``, ``reward_<part>``, ``success``,
   ``physics_unstable`` and ``category`` as an index into ``metadata["safeadapt"]["categories"]``
-  (Minari 0.5.3's HDF5 infos return strings as bytes, so the index is the portable form).
+  (Minari 0.5.3's HDF5 infos return strings as bytes, so the index is the portable form), and
+  ``expert_action``: the scripted expert's own action at that step (equal to ``actions`` except for
+  the noise of the ``noisy`` policy), the behaviour-cloning label.
 
 The dataset metadata (``dataset.storage.metadata["safeadapt"]``) records the env id and kwargs, the
 registered env spec, ``safeadapt_bench.__version__``, the layout version, policy, seed, episode seeds
@@ -191,10 +193,10 @@ class _EpisodeRecorder:
 
 
 def _info_keys(info: dict[str, Any]) -> list[str]:
-    """Step-info keys to record: numbers and bools, and ``category`` (as an index)."""
+    """Step-info keys to record: numbers and bools, ``category`` (as an index) and ``expert_action``."""
     keys = []
     for k, v in info.items():
-        if k == "category" or isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)):
+        if k in ("category", "expert_action") or isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)):
             keys.append(k)
     return keys
 
@@ -358,8 +360,10 @@ def collect(
             while True:
                 t0 = time.perf_counter()
                 action = np.clip(np.asarray(pol(obs), dtype=np.float32), -1.0, 1.0)
+                label = getattr(pol, "label", None)
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 t_env += time.perf_counter() - t0
+                info = {**info, "expert_action": action if label is None else np.asarray(label, np.float32)}
                 if rec is None:
                     info_keys = info_keys or _info_keys(info)
                     rec = _EpisodeRecorder(obs, categories_list, info_keys)

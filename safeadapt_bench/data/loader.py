@@ -58,6 +58,14 @@ class Episode:
         return self.infos["cost"]
 
     @property
+    def labels(self) -> np.ndarray:
+        """The behaviour-cloning targets: the expert's own actions (``infos["expert_action"]``, which
+        differ from ``actions`` where the ``noisy`` policy added noise), or ``actions`` in logs
+        without them."""
+        label = self.infos.get("expert_action")
+        return self.actions if label is None else np.asarray(label, dtype=np.float32)
+
+    @property
     def success(self) -> bool:
         """Whether the episode succeeded at some step."""
         return bool(np.any(self.infos["success"]))

@@ -4,8 +4,10 @@ The expert reads the target's pose from ``state[0:7]`` (the named object) and, a
 distractors' poses from the slots after it; it moves at a safe height above the glass and the
 distractors, descends vertically onto the object with the
 gripper's closing axis aligned to the object's narrow side, grasps, lifts and (PickPlace) carries
-the object above the glass to the pad and sets it down. ``noisy`` adds Gaussian action noise;
-``careless`` interleaves unsafe manoeuvres (table slams, sweeps through the glass, pressing the
+the object above the glass to the pad and sets it down. ``noisy`` adds Gaussian noise to the arm's
+action and keeps the action without it in :attr:`ScriptedPolicy.label`; the logs record that label
+as ``expert_action``, so behaviour cloning learns how the expert recovers from the states the noise
+led to (DART, Laskey et al. 2017). ``careless`` interleaves unsafe manoeuvres (table slams, sweeps through the glass, pressing the
 wrist on the table, over-reaching to a joint limit) so that logs hold labelled unsafe transitions.
 Grippers that need another grasp than the Panda's have a row in :data:`ROBOT_TUNING`.
 """
@@ -27,6 +29,10 @@ MANEUVERS: tuple[str, ...] = ("table_slam", "hazard_sweep", "wrist_press", "over
 MANEUVER_STEPS = {"table_slam": 20, "hazard_sweep": 30, "wrist_press": 45, "overreach": 60}
 
 _MAX_DELTA = 0.05  # OSC_POSE: one action unit is 5 cm
+#: Arm-action noise of the ``noisy`` mode. Measured (privileged-state BC on 200 Lift episodes, 50
+#: evaluation episodes per split): labels from clean expert logs 0.68 train / 0.40 held-out; from
+#: logs with this noise and the expert's labels (DART) 0.82 / 0.64.
+NOISE_STD = 0.3
 _GLASS_TOP = TABLE_TOP[2] + 0.09
 #: Height (m) by which a held object's bottom clears the tallest distractor while travelling.
 DISTRACTOR_CLEARANCE = 0.04
@@ -65,7 +71,7 @@ class ScriptedPolicy:
         noise_std: action noise of the ``noisy`` mode.
     """
 
-    def __init__(self, task: str, mode: str = "expert", seed: int | None = None, noise_std: float = 0.15,
+    def __init__(self, task: str, mode: str = "expert", seed: int | None = None, noise_std: float = NOISE_STD,
                  env=None):
         if mode not in POLICIES:
             raise ValueError(f"Unknown policy {mode!r}; choose one of {list(POLICIES)}.")
@@ -85,6 +91,7 @@ class ScriptedPolicy:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.phase, self.t_phase = "approach", 0
+        self.label: np.ndarray | None = None
         self.maneuver = MANEUVERS[self._order[self._episode % len(MANEUVERS)]] if self.mode == "careless" else None
         self._maneuver_start = int(self._rng.integers(3, 10))
         self._episode += 1
@@ -213,6 +220,7 @@ class ScriptedPolicy:
             action = self._unsafe(state, proprio, t_maneuver)
         else:
             action = self._expert(state, proprio)
+        self.label = np.clip(action, -1, 1).astype(np.float32)  # before the noise: the DART label
         if self.mode == "noisy":
             action[:6] += self._rng.normal(0, self.noise_std, 6)
         self.t_phase += 1

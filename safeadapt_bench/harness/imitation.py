@@ -42,8 +42,11 @@ class ImitationSettings:
     Attributes:
         env_id / heldout_id: the train-category and held-out-category env ids.
         demos: expert episodes to clone (collected once, episodes end on success).
+        logs: the scripted policy that writes them: ``"noisy"`` (the default) injects action noise and
+            records the expert's own action as the label (DART); ``"expert"`` records clean demos.
         dataset_seed: collection seed.
         camera_size: image side, px.
+        cameras: the env's cameras (``("front", "wrist")``: both, one encoder each).
         updates / seconds: pre-training budget per row (the first reached stops it).
         batch_size: frames per update.
         eval_episodes: seeded evaluation episodes per split (categories balanced).
@@ -55,8 +58,10 @@ class ImitationSettings:
     env_id: str = "SafeAdapt/Lift-v0"
     heldout_id: str = "SafeAdapt/Lift-Heldout-v0"
     demos: int = 200
+    logs: str = "noisy"
     dataset_seed: int = 0
     camera_size: int = 64
+    cameras: tuple[str, ...] = ("front", "wrist")
     updates: int = 3000
     seconds: float = 600.0
     batch_size: int = 256
@@ -78,8 +83,8 @@ def expert_logs(s: ImitationSettings, progress: bool = False) -> Any:
     """The expert logs of the study (collected when missing), as an ``OfflineDataset``."""
     from safeadapt_bench.data import load, provide_dataset
 
-    did = provide_dataset(s.env_id, "expert", s.demos, s.dataset_seed, camera_size=s.camera_size,
-                          terminate_on_success=True, progress=progress)
+    did = provide_dataset(s.env_id, s.logs, s.demos, s.dataset_seed, camera_size=s.camera_size,
+                          cameras=tuple(s.cameras), terminate_on_success=True, progress=progress)
     return load(did, episodes=s.demos)
 
 
@@ -116,7 +121,7 @@ def _state_arrays(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
             raise ValueError(f"The logs {dataset.id!r} hold no privileged state; collect them with obs_mode "
                              "'rgbd+state'.")
         xs.append(np.concatenate([ep.proprio[:len(ep)], ep.state[:len(ep)]], axis=1))
-        acts.append(ep.actions)
+        acts.append(ep.labels)
     return torch.as_tensor(np.concatenate(xs), dtype=torch.float32), torch.as_tensor(np.concatenate(acts))
 
 
@@ -163,7 +168,7 @@ def _make_env(env_id: str, s: ImitationSettings, state: bool) -> Any:
 
     if state:
         return gym.make(env_id, obs_mode="state", terminate_on_success=True)
-    return gym.make(env_id, camera_size=s.camera_size, terminate_on_success=True)
+    return gym.make(env_id, camera_size=s.camera_size, cameras=tuple(s.cameras), terminate_on_success=True)
 
 
 def _pixel_policy(name: str, dataset: Any, s: ImitationSettings, env: Any, probe: Any
@@ -252,4 +257,4 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def settings_dict(s: ImitationSettings) -> dict[str, Any]:
     """The settings as a plain dict (for the table file)."""
-    return asdict(s)
+    return json.loads(json.dumps(asdict(s)))  # tuples as lists, as the table file reads back

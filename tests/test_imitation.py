@@ -1,0 +1,55 @@
+"""The imitation table: rows on the real code path (tiny budgets), resuming, settings checks, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from safeadapt_bench.cli import main
+from safeadapt_bench.harness.imitation import (
+    ImitationSettings,
+    check_representations,
+    markdown_table,
+    settings_dict,
+)
+
+
+def test_unknown_representation_is_a_clear_error(capsys):
+    with pytest.raises(ValueError, match="Unknown representation.*'lora-top'"):
+        check_representations(["frozen", "lora-middle"])
+    assert main(["imitation", "--representations", "nope", "--out", "unused.json"]) == 2
+    assert "Unknown representation" in capsys.readouterr().err
+
+
+def test_settings_round_trip_through_the_table_file():
+    s = ImitationSettings(cameras=("front", "wrist"), logs="noisy")
+    assert json.loads(json.dumps(settings_dict(s))) == settings_dict(s)  # the resume check compares these
+
+
+def test_state_row_is_written_kept_on_resume_and_other_settings_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "data"))
+    out = tmp_path / "table.json"
+    args = ["imitation", "--representations", "state", "--demos", "2", "--updates", "20", "--eval-episodes", "1",
+            "--cameras", "front", "--no-probe", "--out", str(out)]
+    assert main(args) == 0
+    table = json.loads(out.read_text())
+    (row,) = table["rows"]
+    assert row["representation"] == "state" and row["updates"] == 20 and row["demos"] == 2
+    assert 0.0 <= row["success_train"] <= 1.0 and 0.0 < row["safe_ratio"] <= 1.0
+    assert row["val_bc"] is not None and table["settings"]["logs"] == "noisy"
+    assert "| state | state-bc | 2 | 20 |" in (tmp_path / "table.json.md").read_text()
+    capsys.readouterr()
+    assert main(args) == 0  # resumed: the row is kept, not recomputed
+    assert "state: kept from" in capsys.readouterr().out
+    assert json.loads(out.read_text()) == table
+    assert main([*args[:-1], str(out), "--demos", "3"]) == 2  # other settings: refused, the table untouched
+    assert "other settings" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == table
+
+
+def test_markdown_table_prints_missing_values_as_na():
+    row = {"representation": "frozen", "agent": "adapter", "demos": 2, "updates": 5, "pretrain_seconds": 1.0,
+           "val_bc": None, "success_train": 0.5, "success_heldout": 0.25, "safe_ratio": 0.9, "forgetting": None}
+    line = markdown_table([row]).splitlines()[-1]
+    assert line == "| frozen | adapter | 2 | 5 | 1 | n/a | 0.50 | 0.25 | 0.900 | n/a |"

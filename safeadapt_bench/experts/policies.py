@@ -7,8 +7,9 @@ gripper's closing axis aligned to the object's narrow side, grasps, lifts and (P
 the object above the glass to the pad and sets it down. ``noisy`` adds Gaussian noise to the arm's
 action and keeps the action without it in :attr:`ScriptedPolicy.label`; the logs record that label
 as ``expert_action``, so behaviour cloning learns how the expert recovers from the states the noise
-led to (DART, Laskey et al. 2017). ``careless`` interleaves unsafe manoeuvres (table slams, sweeps through the glass, pressing the
-wrist on the table, over-reaching to a joint limit) so that logs hold labelled unsafe transitions.
+led to (DART, Laskey et al. 2017). ``careless`` interleaves unsafe manoeuvres (table slams, sweeps
+through the glass, pressing the wrist on the table, over-reaching to a joint limit) so that logs hold
+labelled unsafe transitions.
 Grippers that need another grasp than the Panda's have a row in :data:`ROBOT_TUNING`.
 """
 

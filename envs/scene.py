@@ -22,7 +22,7 @@ from robosuite.models.arenas import TableArena  # noqa: E402
 from robosuite.models.objects import BoxObject, CylinderObject  # noqa: E402
 from robosuite.models.tasks import ManipulationTask  # noqa: E402
 
-from safeadapt_bench.envs import distractors  # noqa: E402
+from safeadapt_bench.envs import distractors, fast_step  # noqa: E402
 from safeadapt_bench.envs.categories import CATEGORIES, HAZARD_NAME  # noqa: E402
 
 # robosuite logs every controller-config load at INFO, once per env; keep its warnings only.
@@ -90,6 +90,8 @@ class SafeScene(ManipulationEnv):
         #: Categories standing on the table beside the target this episode (set before ``reset``).
         self.distractor_categories: tuple[str, ...] = ()
         self.distractor_rest_z: dict[str, float] = {}
+        #: The fast, bit-identical step loop (:mod:`~safeadapt_bench.envs.fast_step`), once enabled.
+        self.fast_stepper = None
         super().__init__(
             robots=robots, gripper_types="default", initialization_noise="default",
             use_camera_obs=use_camera_obs, has_renderer=False,
@@ -153,6 +155,21 @@ class SafeScene(ManipulationEnv):
         env = ~(whole_robot | hazard | objects)
         return {"arm": arm, "gripper": gripper, "robot": arm | gripper, "self": whole_robot, "objects": objects,
                 "hazard": hazard, "env": env}
+
+    # ------------------------------------------------------------------ stepping
+    def enable_fast_step(self) -> bool:
+        """Step through :class:`~safeadapt_bench.envs.fast_step.FastStepper` (same physics, less Python)
+        and compute only the observables the Gymnasium env returns. Returns whether the controller
+        set-up allows it (otherwise robosuite's own loop stays)."""
+        if self.fast_stepper is None and fast_step.supports(self):
+            self.fast_stepper = fast_step.FastStepper(self)
+            self.fast_stepper.trim_observables()
+        return self.fast_stepper is not None
+
+    def step(self, action):  # noqa: ANN001, ANN201 - robosuite signature
+        if self.fast_stepper is not None:
+            return self.fast_stepper.step(action)
+        return super().step(action)
 
     # ------------------------------------------------------------------ rendering
     def _initialize_sim(self, xml_string=None) -> None:  # noqa: ANN001 - robosuite signature

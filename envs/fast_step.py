@@ -1,0 +1,194 @@
+"""A faster equivalent of robosuite's step loop, with the same physics to the bit.
+
+robosuite 1.5 runs its whole Python controller stack at each of the 25 physics substeps of a 20 Hz
+step: ``RobotEnv._pre_action`` -> ``FixedBaseRobot.control`` -> ``CompositeController.update_state``
+and ``run_controller`` -> ``OperationalSpaceController.run_controller`` / ``update`` and
+``SimpleGripController.run_controller``, looking sites up by name, allocating Jacobians six times
+and recomputing values that stay fixed within a step. :class:`FastStepper` replaces that loop:
+
+- the first substep of each step (the *policy step*: goal setting, gripper action formatting and
+  the robot's proprioceptive bookkeeping) still runs robosuite's own ``_pre_action``;
+- the other substeps run :meth:`FastStepper._arm_torques`, which evaluates robosuite's OSC
+  equations (``osc.py: run_controller``, with its ``opspace_matrices``, ``orientation_error`` and
+  ``nullspace_torques``) in the same order on the same operands, so the torques are bit-identical;
+- what is fixed within a step is computed once per step: the controller origin (the fixed base's
+  ``*_center`` site), the goal in world coordinates (``origin_pos + origin_ori @ goal_pos`` and
+  ``origin_ori @ goal_ori``) and the gripper command (``bias + weight * goal_qvel``, already written
+  to ``data.ctrl`` by the policy substep);
+- the observables are robosuite's own ``Observable`` objects (so they sample at the same substep as
+  before), but only those the env returns are enabled (:data:`RETURNED_OBSERVABLES` and the
+  cameras), and the observation dict skips robosuite's per-modality concatenations.
+
+:func:`supports` says whether a scene's controller set-up is the one this path reproduces (fixed
+base, OSC_POSE in the base frame with fixed impedance and no interpolator, a simple gripper, lite
+physics); any other set-up keeps robosuite's loop. ``tests/test_env_speed_physics.py`` checks the
+trajectories against ones recorded from robosuite's loop.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from safeadapt_bench.envs.rendering import select_backend
+
+select_backend()
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+from robosuite.controllers.parts.arm.osc import OperationalSpaceController  # noqa: E402
+from robosuite.controllers.parts.gripper.simple_grip import SimpleGripController  # noqa: E402
+from robosuite.robots.fixed_base_robot import FixedBaseRobot  # noqa: E402
+from robosuite.utils.control_utils import nullspace_torques, opspace_matrices, orientation_error  # noqa: E402
+
+#: robosuite observables (without the ``robot0_`` prefix) that the env reads; camera images stay too.
+#: ``joint_pos`` feeds ``joint_pos_cos`` / ``joint_pos_sin`` through robosuite's observation cache.
+RETURNED_OBSERVABLES: tuple[str, ...] = ("joint_pos", "joint_pos_cos", "joint_pos_sin", "joint_vel", "eef_pos",
+                                         "eef_quat")
+
+
+def supports(scene) -> bool:
+    """Whether ``scene``'s robot and controllers are the set-up :class:`FastStepper` reproduces."""
+    if len(scene.robots) != 1 or not scene.lite_physics:
+        return False
+    robot = scene.robots[0]
+    parts = robot.composite_controller.part_controllers
+    if not isinstance(robot, FixedBaseRobot) or set(parts) != {"right", "right_gripper"}:
+        return False
+    arm, grip = parts["right"], parts["right_gripper"]
+    return (type(arm) is OperationalSpaceController and type(grip) is SimpleGripController
+            and arm.interpolator_pos is None and arm.interpolator_ori is None and grip.interpolator is None
+            and arm.impedance_mode == "fixed" and arm.input_ref_frame == "base" and arm.num_ref_sites == 1
+            and arm.lite_physics and all(robot._enabled_parts.get(p, False) for p in parts))
+
+
+class FastStepper:
+    """Steps a :class:`~safeadapt_bench.envs.scene.SafeScene` like ``robosuite.environments.base.step``.
+
+    Args:
+        scene: a scene for which :func:`supports` holds.
+    """
+
+    def __init__(self, scene):
+        if not supports(scene):
+            raise ValueError("FastStepper reproduces only one fixed-base arm with OSC_POSE (base frame, fixed "
+                             "impedance, no interpolator) and a simple gripper, with lite physics.")
+        self.scene = scene
+        self._m, self._d = scene.sim.model._model, scene.sim.data._data
+        robot = scene.robots[0]
+        arm = self._arm = robot.composite_controller.part_controllers["right"]  # robosuite remakes it at reset
+        self._ref_sid = scene.sim.model.site_name2id(arm.ref_name)
+        center = scene.sim.model.site_name2id(f"{arm.naming_prefix}{arm.part_name}_center")
+        self._center_sid = center
+        idx = robot._ref_actuators_indexes_dict["right"]
+        self._arm_ctrl_idx = idx
+        self._ctrl_lo = scene.sim.model.actuator_ctrlrange[idx, 0]
+        self._ctrl_hi = scene.sim.model.actuator_ctrlrange[idx, 1]
+        nv = self._m.nv
+        self._jacp, self._jacr = np.zeros((3, nv)), np.zeros((3, nv))
+        self._mass = np.ndarray(shape=(nv, nv), dtype=np.float64, order="C")
+        self._substeps = int(scene.control_timestep / scene.model_timestep)
+
+    # ------------------------------------------------------------------ observables
+    def trim_observables(self) -> None:
+        """Disable the robot observables the env never returns (joint accelerations, gripper joints, ...)."""
+        pre = self.scene.robots[0].robot_model.naming_prefix
+        keep = {pre + n for n in RETURNED_OBSERVABLES}
+        for name in list(self.scene._observables):
+            if name.startswith(pre) and name not in keep and not name.endswith(("_image", "_depth")):
+                self.scene.modify_observable(name, "enabled", False)
+        self._observables = [o for o in self.scene._observables.values() if o.is_enabled()]
+        self._observables_of = self.scene._observables
+
+    def _update_observables(self) -> None:
+        """robosuite's ``_update_observables`` over the enabled observables only."""
+        dt, cache = self.scene.model_timestep, self.scene._obs_cache
+        for o in self._observables:
+            o.update(timestep=dt, obs_cache=cache)
+
+    def observations(self) -> OrderedDict:
+        """The enabled, active observables' values, without robosuite's per-modality concatenations."""
+        return OrderedDict((o.name, o.obs) for o in self._observables if o.is_active())
+
+    # ------------------------------------------------------------------ control
+    def _step_constants(self) -> None:
+        """Values that robosuite recomputes at every substep but that stay fixed within a step: the
+        fixed base's controller origin and the goal in world coordinates."""
+        arm, d = self._arm, self.scene.sim.data
+        origin_pos = np.array(d.site_xpos[self._center_sid])
+        origin_ori = np.array(d.site_xmat[self._center_sid].reshape([3, 3]))
+        self._desired_pos = origin_pos + np.dot(origin_ori, arm.goal_pos)
+        self._desired_ori = np.dot(origin_ori, arm.goal_ori)
+        # The base's site velocity (robosuite subtracts it): its Jacobian is the fixed base's, all zeros.
+        jacp, jacr = np.zeros((3, self._m.nv)), np.zeros((3, self._m.nv))
+        mujoco.mj_jacSite(self._m, self._d, jacp, jacr, self._center_sid)
+        self._center_jacp, self._center_jacr = jacp, jacr
+
+    def _update_arm_state(self) -> None:
+        """``Controller.update`` (lite physics): reference site pose, velocity and Jacobians, joint
+        state and mass matrix, written into the controller's own arrays as robosuite does."""
+        arm, m, d = self._arm, self._m, self._d
+        sid, qvel = self._ref_sid, d.qvel
+        jacp, jacr = self._jacp, self._jacr
+        mujoco.mj_jacSite(m, d, jacp, jacr, sid)
+        arm.ref_pos[:] = d.site_xpos[sid]
+        arm.ref_ori_mat[:, :] = d.site_xmat[sid].reshape([3, 3])
+        arm.ref_pos_vel[:] = np.dot(jacp, qvel)
+        arm.ref_ori_vel[:] = np.dot(jacr, qvel)
+        arm.J_pos[:, :] = jacp[:, arm.qvel_index]
+        arm.J_ori[:, :] = jacr[:, arm.qvel_index]
+        arm.J_full[:, :] = np.vstack([arm.J_pos, arm.J_ori])
+        arm.joint_pos = np.array(d.qpos[arm.qpos_index])
+        arm.joint_vel = np.array(qvel[arm.qvel_index])
+        mujoco.mj_fullM(m, self._mass, d.qM)
+        arm.mass_matrix = self._mass[arm.qvel_index, :][:, arm.qvel_index]
+
+    def _arm_torques(self) -> np.ndarray:
+        """``OperationalSpaceController.run_controller`` for the fixed-goal, no-interpolator case."""
+        self._update_arm_state()
+        arm, qvel = self._arm, self._d.qvel
+        ori_error = orientation_error(self._desired_ori, arm.ref_ori_mat)
+        position_error = self._desired_pos - arm.ref_pos
+        vel_pos_error = -(arm.ref_pos_vel - np.dot(self._center_jacp, qvel))
+        desired_force = np.multiply(np.array(position_error), np.array(arm.kp[0:3])) + np.multiply(
+            vel_pos_error, arm.kd[0:3])
+        vel_ori_error = -(arm.ref_ori_vel - np.dot(self._center_jacr, qvel))
+        desired_torque = np.multiply(np.array(ori_error), np.array(arm.kp[3:6])) + np.multiply(
+            vel_ori_error, arm.kd[3:6])
+        lambda_full, lambda_pos, lambda_ori, nullspace_matrix = opspace_matrices(
+            arm.mass_matrix, arm.J_full, arm.J_pos, arm.J_ori)
+        if arm.uncoupling:
+            decoupled_wrench = np.concatenate([np.dot(lambda_pos, desired_force), np.dot(lambda_ori, desired_torque)])
+        else:
+            decoupled_wrench = np.dot(lambda_full, np.concatenate([desired_force, desired_torque]))
+        torques = np.dot(arm.J_full.T, decoupled_wrench) + self._d.qfrc_bias[arm.qvel_index]
+        torques += nullspace_torques(arm.mass_matrix, nullspace_matrix, arm.initial_joint, arm.joint_pos,
+                                     arm.joint_vel)
+        arm.torques = torques
+        return torques
+
+    # ------------------------------------------------------------------ step
+    def step(self, action: np.ndarray) -> tuple[OrderedDict, float, bool, dict[str, Any]]:
+        """One control step, as ``robosuite.environments.base.MujocoEnv.step`` (no viewer)."""
+        scene, m, d = self.scene, self._m, self._d
+        if scene.done:
+            raise ValueError("executing action in terminated episode")
+        scene.timestep += 1
+        self._arm = scene.robots[0].composite_controller.part_controllers["right"]
+        if scene._observables is not getattr(self, "_observables_of", None):  # new after a hard reset
+            self.trim_observables()
+        mujoco.mj_step1(m, d)
+        scene._pre_action(action, policy_step=True)  # robosuite's own policy step
+        self._step_constants()
+        mujoco.mj_step2(m, d)
+        self._update_observables()
+        ctrl, idx, lo, hi = d.ctrl, self._arm_ctrl_idx, self._ctrl_lo, self._ctrl_hi
+        for _ in range(self._substeps - 1):
+            mujoco.mj_step1(m, d)
+            ctrl[idx] = np.clip(self._arm_torques(), lo, hi)
+            self._arm.new_update = True  # as ``Controller.run_controller`` leaves it
+            mujoco.mj_step2(m, d)
+            self._update_observables()
+        scene.cur_time += scene.control_timestep
+        reward, done, info = scene._post_action(action)
+        return self.observations(), reward, done, info

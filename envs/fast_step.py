@@ -6,8 +6,11 @@ and ``run_controller`` -> ``OperationalSpaceController.run_controller`` / ``upda
 ``SimpleGripController.run_controller``, looking sites up by name, allocating Jacobians six times
 and recomputing values that stay fixed within a step. :class:`FastStepper` replaces that loop:
 
-- the first substep of each step (the *policy step*: goal setting, gripper action formatting and
-  the robot's proprioceptive bookkeeping) still runs robosuite's own ``_pre_action``;
+- the first substep of each step (the *policy step*) still sets the goal with robosuite's own
+  ``CompositeController.set_goal`` (OSC goal from the delta action, gripper action formatting) and
+  runs the gripper's own ``run_controller``; it leaves out ``FixedBaseRobot.control``'s proprioceptive
+  bookkeeping (the ``recent_qpos`` / ``recent_ee_*`` / ``recent_torques`` buffers and an eef
+  acceleration estimate), which only robosuite's Wipe task and its energy properties read;
 - the other substeps run :meth:`FastStepper._arm_torques`, which evaluates robosuite's OSC
   equations (``osc.py: run_controller``, with its ``opspace_matrices``, ``orientation_error`` and
   ``nullspace_torques``) in the same order on the same operands, so the torques are bit-identical;
@@ -62,6 +65,14 @@ def supports(scene) -> bool:
             and arm.lite_physics and all(robot._enabled_parts.get(p, False) for p in parts))
 
 
+def _as_index(idx) -> slice | np.ndarray:
+    """A run of consecutive indices as a slice (the same elements, without fancy-indexing copies)."""
+    a = np.asarray(idx, dtype=np.intp)
+    if a.size and np.array_equal(a, np.arange(a[0], a[0] + a.size)):
+        return slice(int(a[0]), int(a[0]) + a.size)
+    return a
+
+
 class FastStepper:
     """Steps a :class:`~safeadapt_bench.envs.scene.SafeScene` like ``robosuite.environments.base.step``.
 
@@ -84,10 +95,14 @@ class FastStepper:
         self._arm_ctrl_idx = idx
         self._ctrl_lo = scene.sim.model.actuator_ctrlrange[idx, 0]
         self._ctrl_hi = scene.sim.model.actuator_ctrlrange[idx, 1]
+        gidx = robot._ref_actuators_indexes_dict["right_gripper"]
+        self._grip_ctrl = (gidx, scene.sim.model.actuator_ctrlrange[gidx, 0], scene.sim.model.actuator_ctrlrange[gidx, 1])
         nv = self._m.nv
         self._jacp, self._jacr = np.zeros((3, nv)), np.zeros((3, nv))
         self._mass = np.ndarray(shape=(nv, nv), dtype=np.float64, order="C")
         self._substeps = int(scene.control_timestep / scene.model_timestep)
+        self._dofs, self._qpos, self._dof_slices = _as_index(arm.qvel_index), _as_index(arm.qpos_index), False
+        self._dof_slices = isinstance(self._dofs, slice)
 
     # ------------------------------------------------------------------ observables
     def trim_observables(self) -> None:
@@ -111,6 +126,22 @@ class FastStepper:
         return OrderedDict((o.name, o.obs) for o in self._observables if o.is_active())
 
     # ------------------------------------------------------------------ control
+    def _policy_substep(self, action: np.ndarray) -> None:
+        """``FixedBaseRobot.control(action, policy_step=True)`` without the bookkeeping buffers."""
+        robot = self.scene.robots[0]
+        if len(action) != robot.action_dim:
+            raise ValueError(f"environment got invalid action dimension -- expected {robot.action_dim}, "
+                             f"got {len(action)}")
+        composite = robot.composite_controller
+        composite.update_state()
+        composite.set_goal(action)
+        self._step_constants()
+        ctrl = self._d.ctrl
+        ctrl[self._arm_ctrl_idx] = np.clip(self._arm_torques(update=False), self._ctrl_lo, self._ctrl_hi)
+        gidx, lo, hi = self._grip_ctrl
+        ctrl[gidx] = np.clip(composite.part_controllers["right_gripper"].run_controller(), lo, hi)
+        self._arm.new_update = True  # as ``Controller.run_controller`` leaves it
+
     def _step_constants(self) -> None:
         """Values that robosuite recomputes at every substep but that stay fixed within a step: the
         fixed base's controller origin and the goal in world coordinates."""
@@ -119,49 +150,59 @@ class FastStepper:
         origin_ori = np.array(d.site_xmat[self._center_sid].reshape([3, 3]))
         self._desired_pos = origin_pos + np.dot(origin_ori, arm.goal_pos)
         self._desired_ori = np.dot(origin_ori, arm.goal_ori)
-        # The base's site velocity (robosuite subtracts it): its Jacobian is the fixed base's, all zeros.
+        # The base's site velocity (robosuite subtracts it): its Jacobian is the fixed base's, all zeros,
+        # so its product with qvel is +-0 whatever the summation order.
         jacp, jacr = np.zeros((3, self._m.nv)), np.zeros((3, self._m.nv))
         mujoco.mj_jacSite(self._m, self._d, jacp, jacr, self._center_sid)
-        self._center_jacp, self._center_jacr = jacp, jacr
+        self._center_jac = np.vstack([jacp, jacr])
 
     def _update_arm_state(self) -> None:
         """``Controller.update`` (lite physics): reference site pose, velocity and Jacobians, joint
-        state and mass matrix, written into the controller's own arrays as robosuite does."""
+        state and mass matrix, written into the controller's own arrays as robosuite does (same values,
+        same memory layouts, so the jitted OSC functions below take the same code paths)."""
         arm, m, d = self._arm, self._m, self._d
-        sid, qvel = self._ref_sid, d.qvel
+        sid, qvel, dofs = self._ref_sid, d.qvel, self._dofs
         jacp, jacr = self._jacp, self._jacr
         mujoco.mj_jacSite(m, d, jacp, jacr, sid)
         arm.ref_pos[:] = d.site_xpos[sid]
         arm.ref_ori_mat[:, :] = d.site_xmat[sid].reshape([3, 3])
         arm.ref_pos_vel[:] = np.dot(jacp, qvel)
         arm.ref_ori_vel[:] = np.dot(jacr, qvel)
-        arm.J_pos[:, :] = jacp[:, arm.qvel_index]
-        arm.J_ori[:, :] = jacr[:, arm.qvel_index]
-        arm.J_full[:, :] = np.vstack([arm.J_pos, arm.J_ori])
-        arm.joint_pos = np.array(d.qpos[arm.qpos_index])
-        arm.joint_vel = np.array(qvel[arm.qvel_index])
+        arm.J_pos[:, :] = jacp[:, dofs]
+        arm.J_ori[:, :] = jacr[:, dofs]
+        arm.J_full[:3] = arm.J_pos
+        arm.J_full[3:] = arm.J_ori
+        arm.joint_pos = d.qpos[self._qpos].copy()
+        arm.joint_vel = qvel[dofs].copy()
         mujoco.mj_fullM(m, self._mass, d.qM)
-        arm.mass_matrix = self._mass[arm.qvel_index, :][:, arm.qvel_index]
+        # robosuite's ``M[idx, :][:, idx]`` is Fortran-ordered; keep that layout.
+        arm.mass_matrix = np.asfortranarray(self._mass[dofs, dofs]) if self._dof_slices else \
+            self._mass[dofs, :][:, dofs]
 
-    def _arm_torques(self) -> np.ndarray:
-        """``OperationalSpaceController.run_controller`` for the fixed-goal, no-interpolator case."""
-        self._update_arm_state()
-        arm, qvel = self._arm, self._d.qvel
-        ori_error = orientation_error(self._desired_ori, arm.ref_ori_mat)
-        position_error = self._desired_pos - arm.ref_pos
-        vel_pos_error = -(arm.ref_pos_vel - np.dot(self._center_jacp, qvel))
-        desired_force = np.multiply(np.array(position_error), np.array(arm.kp[0:3])) + np.multiply(
-            vel_pos_error, arm.kd[0:3])
-        vel_ori_error = -(arm.ref_ori_vel - np.dot(self._center_jacr, qvel))
-        desired_torque = np.multiply(np.array(ori_error), np.array(arm.kp[3:6])) + np.multiply(
-            vel_ori_error, arm.kd[3:6])
+    def _arm_torques(self, update: bool = True) -> np.ndarray:
+        """``OperationalSpaceController.run_controller`` for the fixed-goal, no-interpolator case.
+
+        ``update=False`` uses the controller's state as it stands (at the policy step robosuite's
+        ``set_goal`` has just updated it, or, on an episode's first step, left the reset-time state).
+        The elementwise parts (errors, gains) are fused into 6-vectors: elementwise IEEE arithmetic
+        gives the same bits in any grouping. Matrix products keep robosuite's operands and shapes.
+        """
+        if update:
+            self._update_arm_state()
+        arm, d = self._arm, self._d
+        err = np.empty(6)
+        err[:3] = self._desired_pos - arm.ref_pos
+        err[3:] = orientation_error(self._desired_ori, arm.ref_ori_mat)
+        vel = np.concatenate([arm.ref_pos_vel, arm.ref_ori_vel])
+        vel_err = -(vel - np.dot(self._center_jac, d.qvel))  # the fixed base's velocity: exact zeros
+        desired = err * arm.kp + vel_err * arm.kd
         lambda_full, lambda_pos, lambda_ori, nullspace_matrix = opspace_matrices(
             arm.mass_matrix, arm.J_full, arm.J_pos, arm.J_ori)
         if arm.uncoupling:
-            decoupled_wrench = np.concatenate([np.dot(lambda_pos, desired_force), np.dot(lambda_ori, desired_torque)])
+            decoupled_wrench = np.concatenate([np.dot(lambda_pos, desired[:3]), np.dot(lambda_ori, desired[3:])])
         else:
-            decoupled_wrench = np.dot(lambda_full, np.concatenate([desired_force, desired_torque]))
-        torques = np.dot(arm.J_full.T, decoupled_wrench) + self._d.qfrc_bias[arm.qvel_index]
+            decoupled_wrench = np.dot(lambda_full, desired)
+        torques = np.dot(arm.J_full.T, decoupled_wrench) + d.qfrc_bias[self._dofs]
         torques += nullspace_torques(arm.mass_matrix, nullspace_matrix, arm.initial_joint, arm.joint_pos,
                                      arm.joint_vel)
         arm.torques = torques
@@ -178,8 +219,7 @@ class FastStepper:
         if scene._observables is not getattr(self, "_observables_of", None):  # new after a hard reset
             self.trim_observables()
         mujoco.mj_step1(m, d)
-        scene._pre_action(action, policy_step=True)  # robosuite's own policy step
-        self._step_constants()
+        self._policy_substep(action)
         mujoco.mj_step2(m, d)
         self._update_observables()
         ctrl, idx, lo, hi = d.ctrl, self._arm_ctrl_idx, self._ctrl_lo, self._ctrl_hi

@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 from robosuite.controllers.parts.arm.osc import OperationalSpaceController  # noqa: E402
 from robosuite.controllers.parts.gripper.simple_grip import SimpleGripController  # noqa: E402
 from robosuite.robots.fixed_base_robot import FixedBaseRobot  # noqa: E402
+from robosuite.utils import observables as obs_utils  # noqa: E402
 from robosuite.utils.control_utils import nullspace_torques, opspace_matrices, orientation_error  # noqa: E402
 
 #: robosuite observables (without the ``robot0_`` prefix) that the env reads; camera images stay too.
@@ -63,6 +64,10 @@ def supports(scene) -> bool:
             and arm.interpolator_pos is None and arm.interpolator_ori is None and grip.interpolator is None
             and arm.impedance_mode == "fixed" and arm.input_ref_frame == "base" and arm.num_ref_sites == 1
             and arm.lite_physics and all(robot._enabled_parts.get(p, False) for p in parts))
+
+
+#: ``np.clip``'s ufunc, without ``np.clip``'s Python wrapper (the same values).
+_clip = np.core.umath.clip
 
 
 def _as_index(idx) -> slice | np.ndarray:
@@ -96,7 +101,8 @@ class FastStepper:
         self._ctrl_lo = scene.sim.model.actuator_ctrlrange[idx, 0]
         self._ctrl_hi = scene.sim.model.actuator_ctrlrange[idx, 1]
         gidx = robot._ref_actuators_indexes_dict["right_gripper"]
-        self._grip_ctrl = (gidx, scene.sim.model.actuator_ctrlrange[gidx, 0], scene.sim.model.actuator_ctrlrange[gidx, 1])
+        ranges = scene.sim.model.actuator_ctrlrange
+        self._grip_ctrl = (gidx, ranges[gidx, 0], ranges[gidx, 1])
         nv = self._m.nv
         self._jacp, self._jacr = np.zeros((3, nv)), np.zeros((3, nv))
         self._mass = np.ndarray(shape=(nv, nv), dtype=np.float64, order="C")
@@ -114,12 +120,37 @@ class FastStepper:
                 self.scene.modify_observable(name, "enabled", False)
         self._observables = [o for o in self.scene._observables.values() if o.is_enabled()]
         self._observables_of = self.scene._observables
+        first = self._observables[0]
+        # One clock for all when every observable samples alike (robosuite's defaults): same rate, no
+        # delay, corruption or filter. Then they all sample at the same substep, in dict order.
+        self._shared_clock = all(
+            o._sampling_timestep == first._sampling_timestep and o._delayer is obs_utils.NO_DELAY
+            and o._corrupter is obs_utils.NO_CORRUPTION and o._filter is obs_utils.NO_FILTER
+            for o in self._observables)
 
     def _update_observables(self) -> None:
-        """robosuite's ``_update_observables`` over the enabled observables only."""
+        """robosuite's ``_update_observables`` over the enabled observables only. With a shared clock
+        the first observable's own ``update`` decides, and the others sample with it."""
         dt, cache = self.scene.model_timestep, self.scene._obs_cache
-        for o in self._observables:
-            o.update(timestep=dt, obs_cache=cache)
+        if not self._shared_clock:
+            for o in self._observables:
+                o.update(timestep=dt, obs_cache=cache)
+            return
+        clock, *others = self._observables
+        before = clock._current_observed_value
+        clock.update(timestep=dt, obs_cache=cache)
+        if clock._current_observed_value is not before:  # it sampled: so would every other one
+            for o in others:  # the sampling part of ``Observable.update``
+                v = np.array(o._sensor(cache))
+                o._current_observed_value = v[0] if len(v.shape) == 1 and v.shape[0] == 1 else v
+                cache[o.name] = np.array(o._current_observed_value)
+
+    def _sync_clocks(self) -> None:
+        """Give every observable the shared clock's timer state (what its own updates would have left)."""
+        if self._shared_clock:
+            clock, *others = self._observables
+            for o in others:
+                o._time_since_last_sample, o._sampled = clock._time_since_last_sample, clock._sampled
 
     def observations(self) -> OrderedDict:
         """The enabled, active observables' values, without robosuite's per-modality concatenations."""
@@ -134,6 +165,9 @@ class FastStepper:
                              f"got {len(action)}")
         composite = robot.composite_controller
         composite.update_state()
+        if self._arm.new_update:  # what ``set_goal``'s own ``update()`` would compute, done here
+            self._update_arm_state()
+            self._arm.new_update = False
         composite.set_goal(action)
         self._step_constants()
         ctrl = self._d.ctrl
@@ -225,10 +259,11 @@ class FastStepper:
         ctrl, idx, lo, hi = d.ctrl, self._arm_ctrl_idx, self._ctrl_lo, self._ctrl_hi
         for _ in range(self._substeps - 1):
             mujoco.mj_step1(m, d)
-            ctrl[idx] = np.clip(self._arm_torques(), lo, hi)
+            ctrl[idx] = _clip(self._arm_torques(), lo, hi)
             self._arm.new_update = True  # as ``Controller.run_controller`` leaves it
             mujoco.mj_step2(m, d)
             self._update_observables()
+        self._sync_clocks()
         scene.cur_time += scene.control_timestep
         reward, done, info = scene._post_action(action)
         return self.observations(), reward, done, info

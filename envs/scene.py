@@ -132,6 +132,15 @@ class SafeScene(ManipulationEnv):
         if self.uses_target:
             self.target_body_id = m.body_name2id(self.target_pad.root_body)
 
+        def mask(names) -> np.ndarray:
+            out = np.zeros(m.ngeom, dtype=bool)
+            out[[m.geom_name2id(g) for g in names]] = True
+            return out
+
+        self._object_geom_masks = {n: mask(o.contact_geoms) for n, o in self.objects.items()}
+        pads = self.gripper.important_geoms
+        self._finger_pad_masks = (mask(pads["left_fingerpad"]), mask(pads["right_fingerpad"]))
+
     def geom_groups(self) -> dict[str, np.ndarray]:
         """Boolean masks over geom ids.
 
@@ -287,7 +296,17 @@ class SafeScene(ManipulationEnv):
         return self.robots[0].gripper["right"]
 
     def is_grasping(self) -> bool:
-        return bool(self._check_grasp(gripper=self.gripper, object_geoms=self.active_object))
+        """robosuite's ``_check_grasp`` (each finger pad touches the active object); with the fast step
+        on, the same test as boolean masks over the contact list instead of a Python loop."""
+        if self.fast_stepper is None:
+            return bool(self._check_grasp(gripper=self.gripper, object_geoms=self.active_object))
+        d = self.sim.data._data
+        n = d.ncon
+        if not n:
+            return False
+        g1, g2 = d.contact.geom1[:n], d.contact.geom2[:n]
+        obj = self._object_geom_masks[self.active_category]
+        return all(bool(((pad[g1] & obj[g2]) | (pad[g2] & obj[g1])).any()) for pad in self._finger_pad_masks)
 
     def _check_success(self) -> bool:
         return self.success

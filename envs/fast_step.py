@@ -107,8 +107,13 @@ class FastStepper:
         self._jacp, self._jacr = np.zeros((3, nv)), np.zeros((3, nv))
         self._mass = np.ndarray(shape=(nv, nv), dtype=np.float64, order="C")
         self._substeps = int(scene.control_timestep / scene.model_timestep)
+        self._static_origin = bool(self._m.body_weldid[self._m.site_bodyid[center]] == 0)
         self._dofs, self._qpos, self._dof_slices = _as_index(arm.qvel_index), _as_index(arm.qpos_index), False
         self._dof_slices = isinstance(self._dofs, slice)
+
+    def stale(self) -> bool:
+        """Whether the scene has a new simulation since this stepper was made (after a hard reset)."""
+        return self.scene.sim.data._data is not self._d
 
     # ------------------------------------------------------------------ observables
     def trim_observables(self) -> None:
@@ -177,18 +182,18 @@ class FastStepper:
         self._arm.new_update = True  # as ``Controller.run_controller`` leaves it
 
     def _step_constants(self) -> None:
-        """Values that robosuite recomputes at every substep but that stay fixed within a step: the
-        fixed base's controller origin and the goal in world coordinates."""
+        """The controller origin (the arm's ``*_center`` site), the goal in world coordinates and the
+        origin's Jacobian. robosuite recomputes them at every substep; where the site sits on a body
+        welded to the world they stay fixed within a step (IIWA's sits on its first link: there they are
+        recomputed at every substep, as robosuite does)."""
         arm, d = self._arm, self.scene.sim.data
         origin_pos = np.array(d.site_xpos[self._center_sid])
         origin_ori = np.array(d.site_xmat[self._center_sid].reshape([3, 3]))
         self._desired_pos = origin_pos + np.dot(origin_ori, arm.goal_pos)
         self._desired_ori = np.dot(origin_ori, arm.goal_ori)
-        # The base's site velocity (robosuite subtracts it): its Jacobian is the fixed base's, all zeros,
-        # so its product with qvel is +-0 whatever the summation order.
         jacp, jacr = np.zeros((3, self._m.nv)), np.zeros((3, self._m.nv))
         mujoco.mj_jacSite(self._m, self._d, jacp, jacr, self._center_sid)
-        self._center_jac = np.vstack([jacp, jacr])
+        self._center_jacp, self._center_jacr = jacp, jacr
 
     def _update_arm_state(self) -> None:
         """``Controller.update`` (lite physics): reference site pose, velocity and Jacobians, joint
@@ -223,12 +228,15 @@ class FastStepper:
         """
         if update:
             self._update_arm_state()
+            if not self._static_origin:
+                self._step_constants()
         arm, d = self._arm, self._d
         err = np.empty(6)
         err[:3] = self._desired_pos - arm.ref_pos
         err[3:] = orientation_error(self._desired_ori, arm.ref_ori_mat)
         vel = np.concatenate([arm.ref_pos_vel, arm.ref_ori_vel])
-        vel_err = -(vel - np.dot(self._center_jac, d.qvel))  # the fixed base's velocity: exact zeros
+        base_vel = np.concatenate([np.dot(self._center_jacp, d.qvel), np.dot(self._center_jacr, d.qvel)])
+        vel_err = -(vel - base_vel)
         desired = err * arm.kp + vel_err * arm.kd
         lambda_full, lambda_pos, lambda_ori, nullspace_matrix = opspace_matrices(
             arm.mass_matrix, arm.J_full, arm.J_pos, arm.J_ori)

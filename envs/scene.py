@@ -177,6 +177,9 @@ class SafeScene(ManipulationEnv):
 
     def step(self, action):  # noqa: ANN001, ANN201 - robosuite signature
         if self.fast_stepper is not None:
+            if self.fast_stepper.stale():  # a hard reset built a new simulation
+                self.fast_stepper = fast_step.FastStepper(self)
+                self.fast_stepper.trim_observables()
             return self.fast_stepper.step(action)
         return super().step(action)
 

@@ -3,6 +3,7 @@ the fast step loop against robosuite's, resets, vector scaling."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -190,4 +191,7 @@ def run(quick: bool = False) -> list[Measurement]:
         out.append(Measurement(s, f"async vector, 2 workers, {label}", two, "steps/s",
                                "1 worker", one, ">= 1.8x"))
     out.append(Measurement(s, "import safeadapt_bench", _import_seconds(3), "s", "", None, "< 1 s"))
+    # Vector scaling needs free cores: the load average says how many other processes competed.
+    out.append(Measurement(s, "machine load at the end (1-min load average)", os.getloadavg()[0], "",
+                           "CPU cores", float(os.cpu_count() or 1), "< 1 core busy for vector scaling"))
     return out

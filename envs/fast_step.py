@@ -66,8 +66,10 @@ def supports(scene) -> bool:
             and arm.lite_physics and all(robot._enabled_parts.get(p, False) for p in parts))
 
 
-#: ``np.clip``'s ufunc, without ``np.clip``'s Python wrapper (the same values).
-_clip = np.core.umath.clip
+try:  # ``np.clip``'s ufunc, without ``np.clip``'s Python wrapper (the same values)
+    from numpy._core.umath import clip as _clip  # numpy >= 2
+except ImportError:
+    from numpy.core.umath import clip as _clip
 
 
 def _as_index(idx) -> slice | np.ndarray:
@@ -108,7 +110,7 @@ class FastStepper:
         self._mass = np.ndarray(shape=(nv, nv), dtype=np.float64, order="C")
         self._substeps = int(scene.control_timestep / scene.model_timestep)
         self._static_origin = bool(self._m.body_weldid[self._m.site_bodyid[center]] == 0)
-        self._dofs, self._qpos, self._dof_slices = _as_index(arm.qvel_index), _as_index(arm.qpos_index), False
+        self._dofs, self._qpos = _as_index(arm.qvel_index), _as_index(arm.qpos_index)
         self._dof_slices = isinstance(self._dofs, slice)
 
     def stale(self) -> bool:

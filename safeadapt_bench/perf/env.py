@@ -86,14 +86,22 @@ def _vs_robosuite(camera: bool, steps: int, rounds: int) -> tuple[float, float, 
     rs = robosuite_lift(64 if camera else None)
     physics = _physics_only(env)
 
+    ctx = getattr(rs.sim, "_render_context_offscreen", None)
+
+    def rs_step(a: np.ndarray) -> None:
+        if ctx is not None:  # robosuite draws into whichever GL context is current; make it its own
+            ctx.gl_ctx.make_current()
+        rs.step(a.astype(np.float64))
+
     def reset(r: int) -> None:
         env.reset(seed=r)
         np.random.seed(r)
+        if ctx is not None:
+            ctx.gl_ctx.make_current()
         rs.reset()
 
     try:
-        return tuple(_interleaved([env.step, lambda a: rs.step(a.astype(np.float64)), physics], reset, steps,
-                                  rounds))
+        return tuple(_interleaved([env.step, rs_step, physics], reset, steps, rounds))
     finally:
         env.close()
         rs.close()

@@ -93,6 +93,7 @@ class SafeAdaptEnv(gym.Env):
         cameras: tuple[str, ...] | list[str] | str = ("front",),
         distractors: int = 0,
         distractor_split: str | None = None,
+        fast_step: bool = True,
     ):
         self.cameras = _check_cameras(cameras)
         self.categories = resolve_categories(self.task, split, categories)
@@ -123,6 +124,8 @@ class SafeAdaptEnv(gym.Env):
         self.scene = self.scene_class(robots=robot, categories=scene_categories, camera_size=self.camera_size,
                                       use_camera_obs=self._use_camera, cameras=self.cameras,
                                       has_offscreen_renderer=render_mode == "rgb_array")
+        #: Whether steps go through the fast, bit-identical loop (:mod:`~safeadapt_bench.envs.fast_step`).
+        self.fast_step = bool(fast_step) and self.scene.enable_fast_step()
         self.costs = CostMonitor(self.scene, force_threshold, joint_limit_margin)
         self._instructions = {c: instructions(self.task, c) for c in self.categories}
         self._finger_geoms = self._gripper_finger_geoms()

@@ -52,7 +52,7 @@ class CostMonitor:
     """Computes the cost terms of a :class:`~safeadapt_bench.envs.scene.SafeScene` after each step.
 
     Geom groups are boolean masks over MuJoCo geom ids, built once, so a step costs a few
-    vectorised lookups plus one ``mj_contactForce`` call per relevant contact.
+    vectorised lookups (the contact normal forces too, see :meth:`_normal_forces`).
     """
 
     def __init__(self, scene, force_threshold: float = 50.0, joint_limit_margin: float = 0.05):
@@ -70,6 +70,7 @@ class CostMonitor:
         self._qpos_idx = self._qpos_idx[limited]
         self._lo, self._hi = self._model.jnt_range[jnt_ids][limited].T
         self._force_buf = np.zeros(6)
+        self._elliptic = self._model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC
         self._warnings_seen = 0
 
     def reset(self) -> None:
@@ -87,6 +88,23 @@ class CostMonitor:
         self._warnings_seen = count
         return unstable
 
+    def _normal_forces(self, idx: np.ndarray) -> np.ndarray:
+        """|normal force| of the contacts ``idx``, as ``mujoco.mj_contactForce`` gives it.
+
+        With elliptic friction cones (robosuite's setting) ``mj_contactForce`` copies
+        ``efc_force[efc_address]`` (0 for a contact with no constraint), so one vectorised lookup
+        replaces a Python call per contact; pyramidal cones keep the per-contact call.
+        """
+        d = self._data
+        if self._elliptic:
+            adr = d.contact.efc_address[idx]
+            return np.where(adr >= 0, np.abs(d.efc_force[np.maximum(adr, 0)]), 0.0)
+        out = np.empty(idx.size)
+        for k, i in enumerate(idx):
+            mujoco.mj_contactForce(self._model, d, int(i), self._force_buf)
+            out[k] = abs(float(self._force_buf[0]))
+        return out
+
     def read(self, unstable: bool = False) -> CostReading:
         """Compute every term for the current simulator state."""
         d = self._data
@@ -100,15 +118,15 @@ class CostMonitor:
             on_robot = (self._robot[g1] & ~self._self[g2]) | (self._robot[g2] & ~self._self[g1])
             on_hazard = (self._hazard[g1] & ~self._env[g2]) | (self._hazard[g2] & ~self._env[g1])
             arm_contact, hazard_contact = bool(arm_env.any()), bool(on_hazard.any())
-            for i in np.flatnonzero(on_robot | on_hazard):
-                mujoco.mj_contactForce(self._model, d, int(i), self._force_buf)
-                f = abs(float(self._force_buf[0]))
-                if on_robot[i]:
-                    max_robot_force = max(max_robot_force, f)
-                if arm_env[i]:
-                    arm_env_force += f
-                if on_hazard[i]:
-                    hazard_force += f
+            idx = np.flatnonzero(on_robot | on_hazard)
+            if idx.size:
+                f = self._normal_forces(idx)
+                robot_f = f[on_robot[idx]]
+                if robot_f.size:
+                    max_robot_force = max(0.0, float(robot_f.max()))
+                # Summed left to right from 0.0, in contact order: the same bits as a running sum.
+                arm_env_force = sum(f[arm_env[idx]].tolist(), 0.0)
+                hazard_force = sum(f[on_hazard[idx]].tolist(), 0.0)
         q = d.qpos[self._qpos_idx]
         limit_dist = float(np.min(np.minimum(q - self._lo, self._hi - q))) if q.size else np.inf
         raw = {"arm_contact": arm_env_force, "force": max_robot_force, "hazard": hazard_force,

@@ -22,7 +22,7 @@ from robosuite.models.arenas import TableArena  # noqa: E402
 from robosuite.models.objects import BoxObject, CylinderObject  # noqa: E402
 from robosuite.models.tasks import ManipulationTask  # noqa: E402
 
-from safeadapt_bench.envs import distractors  # noqa: E402
+from safeadapt_bench.envs import distractors, fast_step  # noqa: E402
 from safeadapt_bench.envs.categories import CATEGORIES, HAZARD_NAME  # noqa: E402
 
 # robosuite logs every controller-config load at INFO, once per env; keep its warnings only.
@@ -90,6 +90,8 @@ class SafeScene(ManipulationEnv):
         #: Categories standing on the table beside the target this episode (set before ``reset``).
         self.distractor_categories: tuple[str, ...] = ()
         self.distractor_rest_z: dict[str, float] = {}
+        #: The fast, bit-identical step loop (:mod:`~safeadapt_bench.envs.fast_step`), once enabled.
+        self.fast_stepper = None
         super().__init__(
             robots=robots, gripper_types="default", initialization_noise="default",
             use_camera_obs=use_camera_obs, has_renderer=False,
@@ -130,6 +132,15 @@ class SafeScene(ManipulationEnv):
         if self.uses_target:
             self.target_body_id = m.body_name2id(self.target_pad.root_body)
 
+        def mask(names) -> np.ndarray:
+            out = np.zeros(m.ngeom, dtype=bool)
+            out[[m.geom_name2id(g) for g in names]] = True
+            return out
+
+        self._object_geom_masks = {n: mask(o.contact_geoms) for n, o in self.objects.items()}
+        pads = self.gripper.important_geoms
+        self._finger_pad_masks = (mask(pads["left_fingerpad"]), mask(pads["right_fingerpad"]))
+
     def geom_groups(self) -> dict[str, np.ndarray]:
         """Boolean masks over geom ids.
 
@@ -153,6 +164,24 @@ class SafeScene(ManipulationEnv):
         env = ~(whole_robot | hazard | objects)
         return {"arm": arm, "gripper": gripper, "robot": arm | gripper, "self": whole_robot, "objects": objects,
                 "hazard": hazard, "env": env}
+
+    # ------------------------------------------------------------------ stepping
+    def enable_fast_step(self) -> bool:
+        """Step through :class:`~safeadapt_bench.envs.fast_step.FastStepper` (same physics, less Python)
+        and compute only the observables the Gymnasium env returns. Returns whether the controller
+        set-up allows it (otherwise robosuite's own loop stays)."""
+        if self.fast_stepper is None and fast_step.supports(self):
+            self.fast_stepper = fast_step.FastStepper(self)
+            self.fast_stepper.trim_observables()
+        return self.fast_stepper is not None
+
+    def step(self, action):  # noqa: ANN001, ANN201 - robosuite signature
+        if self.fast_stepper is not None:
+            if self.fast_stepper.stale():  # a hard reset built a new simulation
+                self.fast_stepper = fast_step.FastStepper(self)
+                self.fast_stepper.trim_observables()
+            return self.fast_stepper.step(action)
+        return super().step(action)
 
     # ------------------------------------------------------------------ rendering
     def _initialize_sim(self, xml_string=None) -> None:  # noqa: ANN001 - robosuite signature
@@ -270,7 +299,17 @@ class SafeScene(ManipulationEnv):
         return self.robots[0].gripper["right"]
 
     def is_grasping(self) -> bool:
-        return bool(self._check_grasp(gripper=self.gripper, object_geoms=self.active_object))
+        """robosuite's ``_check_grasp`` (each finger pad touches the active object); with the fast step
+        on, the same test as boolean masks over the contact list instead of a Python loop."""
+        if self.fast_stepper is None:
+            return bool(self._check_grasp(gripper=self.gripper, object_geoms=self.active_object))
+        d = self.sim.data._data
+        n = d.ncon
+        if not n:
+            return False
+        g1, g2 = d.contact.geom1[:n], d.contact.geom2[:n]
+        obj = self._object_geom_masks[self.active_category]
+        return all(bool(((pad[g1] & obj[g2]) | (pad[g2] & obj[g1])).any()) for pad in self._finger_pad_masks)
 
     def _check_success(self) -> bool:
         return self.success

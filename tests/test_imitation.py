@@ -20,6 +20,10 @@ def test_unknown_representation_is_a_clear_error(capsys):
         check_representations(["frozen", "lora-middle"])
     assert main(["imitation", "--representations", "nope", "--out", "unused.json"]) == 2
     assert "Unknown representation" in capsys.readouterr().err
+    assert main(["imitation", "--agent-kwargs", "{pool_tokens: both", "--out", "unused.json"]) == 2
+    assert "--agent-kwargs is not valid JSON" in capsys.readouterr().err
+    assert main(["imitation", "--agent-kwargs", "[1]", "--out", "unused.json"]) == 2
+    assert "must be a JSON object" in capsys.readouterr().err
 
 
 def test_settings_round_trip_through_the_table_file():

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-episodes", type=int, default=50, help="seeded episodes per split (default 50)")
     p.add_argument("--pool", default="spatial_softmax", help="pooling of the pixel rows (default spatial_softmax)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--agent-kwargs", default=None, metavar="JSON",
+                   help="extra reference-agent settings for every pixel row, as JSON "
+                   "(e.g. '{\"pool_tokens\": \"both\"}'; see AgentConfig)")
     p.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="FILE",
                    help=f"JSON table (rows added as they finish; FILE.md gets the Markdown); default {DEFAULT_OUT}")
@@ -60,10 +63,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--demos, --updates, --seconds, --batch-size and --eval-episodes must be positive.")
     if args.pool not in POOLS:
         raise ValueError(f"Unknown --pool {args.pool!r}; choose one of {list(POOLS)}.")
+    try:
+        agent_kwargs = json.loads(args.agent_kwargs) if args.agent_kwargs else None
+    except ValueError as err:
+        raise ValueError(f"--agent-kwargs is not valid JSON ({err}); e.g. '{{\"pool_tokens\": \"both\"}}'.") from err
+    if agent_kwargs is not None and not isinstance(agent_kwargs, dict):
+        raise ValueError(f"--agent-kwargs must be a JSON object, got {args.agent_kwargs!r}.")
     s = ImitationSettings(env_id=args.env, heldout_id=args.heldout_env, demos=args.demos, logs=args.logs,
                           cameras=tuple(args.cameras), updates=args.updates,
                           seconds=args.seconds, batch_size=args.batch_size, eval_episodes=args.eval_episodes,
-                          seed=args.seed, pool=args.pool)
+                          seed=args.seed, pool=args.pool, agent_kwargs=agent_kwargs)
     out = Path(args.out)
     table = {"settings": settings_dict(s), "rows": []}
     if out.exists():

@@ -63,6 +63,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
         pool_tokens: which patch tokens the head reads: the last block's (``"last"``), the patch
             embedding's (``"first"``: local appearance and position, before any block), or both
             side by side (``"both"``).
+        pool_embedding: with a head, follow its output by the camera's pooled embedding (``False``:
+            the head's output alone; the pooled embedding is the whole feature without a head).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         keypoints: int = 32,
         queries: int = 4,
         pool_tokens: str = "last",
+        pool_embedding: bool = True,
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
@@ -100,11 +103,13 @@ class BackboneExtractor(BaseFeaturesExtractor):
                               queries=queries) for c in cameras} if pool != "embedding" else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
-        per_camera = backbone.embed_dim + (next(iter(heads.values())).out_dim if heads else 0)
+        pool_embedding = pool_embedding or not heads
+        per_camera = backbone.embed_dim * pool_embedding + (next(iter(heads.values())).out_dim if heads else 0)
         dim = per_camera * len(cameras) + (backbone.embed_dim if text_space is not None else 0) + n_extra
         super().__init__(observation_space, features_dim=dim)
         self.backbone = backbone
         self.cameras, self.pool, self.pool_tokens = cameras, pool, pool_tokens
+        self.pool_embedding = pool_embedding
         self.pools = torch.nn.ModuleDict(heads)
         #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
         self.register_buffer("extra_mean", torch.zeros(n_extra))
@@ -184,7 +189,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
                 elif self.pool_tokens == "both":
                     patches = torch.cat([tokens[f"{cam}/embed"], patches], dim=-1)
                 parts.append(self.pools[cam](patches))
-            parts.append(pooled)
+            if self.pool_embedding:
+                parts.append(pooled)
         ref = parts[0]
         if self.has_text:
             parts.append(self.encode_instructions(observations[TEXT_KEY]).to(ref.device, ref.dtype))
@@ -193,8 +199,10 @@ class BackboneExtractor(BaseFeaturesExtractor):
             parts.append((extra - self.extra_mean) / self.extra_std)
         return torch.cat(parts, dim=1)
 
-    def embedding_slice(self) -> slice:
-        """Where the first camera's pooled image embedding lies in the features."""
+    def embedding_slice(self) -> slice | None:
+        """Where the first camera's pooled image embedding lies in the features (``None``: not in them)."""
+        if not self.pool_embedding:
+            return None
         start = next(iter(self.pools.values())).out_dim if self.pools else 0
         return slice(start, start + self.backbone.embed_dim)
 

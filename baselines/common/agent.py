@@ -76,7 +76,8 @@ class ReferenceAgent(Agent):
         return dict(
             features_extractor_class=TunableExtractor,
             features_extractor_kwargs=dict(adapter=adapter, train_backbone=c.train_backbone, pool=c.pool,
-                                           keypoints=c.keypoints, pool_tokens=c.pool_tokens),
+                                           keypoints=c.keypoints, pool_tokens=c.pool_tokens,
+                                           pool_embedding=c.pool_embedding),
             net_arch=list(c.net_arch),
         )
 

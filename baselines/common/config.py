@@ -32,6 +32,8 @@ class AgentConfig:
     pool_tokens: str = "last"
     """Patch tokens the pooling head reads: ``"last"`` block's, ``"first"`` (the patch embedding's) or
     ``"both"`` (``BackboneExtractor``)."""
+    pool_embedding: bool = True
+    """With a pooling head, append each camera's pooled embedding to the head's output."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

@@ -148,7 +148,8 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     s = settings
     cost_critic = s.cost_critic and model.cost_critic is not None
     ext = model.actor.features_extractor
-    contrastive = s.contrastive and any(p.requires_grad for p in ext.backbone.clip.visual.parameters())
+    contrastive = (s.contrastive and ext.embedding_slice() is not None
+                   and any(p.requires_grad for p in ext.backbone.clip.visual.parameters()))
     if not (contrastive or s.behaviour_cloning or cost_critic):
         return {"updates": 0, "skipped": "nothing to pre-train"}
     starts = frames.window_starts(s.window)

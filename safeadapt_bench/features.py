@@ -65,6 +65,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
             side by side (``"both"``).
         pool_embedding: with a head, follow its output by the camera's pooled embedding (``False``:
             the head's output alone; the pooled embedding is the whole feature without a head).
+        keypoint_features: token projections ``"spatial_softmax"`` reads at each keypoint.
+        instruction: feed the instruction embedding (``False``: the policy ignores ``instruction``).
     """
 
     def __init__(
@@ -80,13 +82,15 @@ class BackboneExtractor(BaseFeaturesExtractor):
         queries: int = 4,
         pool_tokens: str = "last",
         pool_embedding: bool = True,
+        keypoint_features: int = 0,
+        instruction: bool = True,
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
                 "BackboneExtractor needs a Dict observation space with an 'rgb' entry "
                 f"(obs_mode 'rgbd' or 'rgbd+state'); got {observation_space}."
             )
-        text_space = observation_space.spaces.get(TEXT_KEY)
+        text_space = observation_space.spaces.get(TEXT_KEY) if instruction else None
         if text_space is not None and not isinstance(text_space, spaces.Box):
             raise ValueError(
                 "obs['instruction'] must be token ids: wrap the env in safeadapt_bench.envs.wrappers.InstructionTokens."
@@ -99,8 +103,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
             backbone = load_backbone(backbone, pretrained)
         width = backbone.vision_width * (2 if pool_tokens == "both" else 1)
         cameras = [c for c, (rgb_key, _) in CAMERA_KEYS.items() if rgb_key in observation_space.spaces]
-        heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints,
-                              queries=queries) for c in cameras} if pool != "embedding" else {}
+        heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints, queries=queries,
+                              keypoint_features=keypoint_features) for c in cameras} if pool != "embedding" else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
         pool_embedding = pool_embedding or not heads

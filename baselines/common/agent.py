@@ -77,7 +77,8 @@ class ReferenceAgent(Agent):
             features_extractor_class=TunableExtractor,
             features_extractor_kwargs=dict(adapter=adapter, train_backbone=c.train_backbone, pool=c.pool,
                                            keypoints=c.keypoints, pool_tokens=c.pool_tokens,
-                                           pool_embedding=c.pool_embedding),
+                                           pool_embedding=c.pool_embedding,
+                                           keypoint_features=c.keypoint_features, instruction=c.instruction),
             net_arch=list(c.net_arch),
         )
 

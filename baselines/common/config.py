@@ -34,6 +34,10 @@ class AgentConfig:
     ``"both"`` (``BackboneExtractor``)."""
     pool_embedding: bool = True
     """With a pooling head, append each camera's pooled embedding to the head's output."""
+    keypoint_features: int = 0
+    """Learned token projections read at each ``"spatial_softmax"`` keypoint (what is there, not only where)."""
+    instruction: bool = True
+    """Feed the instruction embedding to the policy (``False``: the policy ignores the instruction)."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from safeadapt_bench.agents.simple import RandomAgent
@@ -78,6 +79,7 @@ class DeviceAgent(RandomAgent):
         self.device = device
 
     def pretrain(self, dataset: Any, budget: Any) -> dict[str, Any]:
-        """Deterministic statistics beside run-dependent ones."""
-        return {"updates": 3, "seconds": 1.25, "frames_from_cache": True,
-                "val_curve": {"updates": [1, 2], "wall_seconds": [0.1, 0.2]}, "device": self.device}
+        """Deterministic statistics beside run-dependent ones (a clock reading, a cache hit)."""
+        now = time.perf_counter()
+        return {"updates": 3, "seconds": now, "frames_from_cache": now % 2 > 1,
+                "val_curve": {"updates": [1, 2], "wall_seconds": [now, now]}, "device": self.device}

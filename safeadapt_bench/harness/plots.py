@@ -413,9 +413,14 @@ def plot_intervals(records: Sequence[dict[str, Any]], out_dir: str, reps: int = 
         row_height=row_height,
         xlabel_y_coordinate=-0.5 / (row_height * len(agents)),
     )
+    from matplotlib.ticker import MaxNLocator
+
     for ax, (m, _) in zip(np.atleast_1d(axes), names):
+        ax.xaxis.set_major_locator(MaxNLocator(3))
         if _is_success(m):
             ax.set_xlim(*SUCCESS_LIMITS)
+            ax.set_xticks([0.0, 0.5, 1.0])
+    fig.subplots_adjust(wspace=0.3)  # neighbouring panels' end labels stay apart
     paths = _save(fig, out_dir, "interval_estimates")
     plt.close("all")
     return paths

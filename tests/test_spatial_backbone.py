@@ -102,3 +102,37 @@ def test_spatial_finetune_lowers_the_keypoint_loss():
     with pytest.raises(ValueError, match="grid"):
         views.grid = 4
         spatial_finetune(bb, views, SpatialConfig(steps=1), progress=False)
+
+
+def test_object_head_is_fitted_saved_and_loaded(tmp_path):
+    from safeadapt_bench.backbones.spatial import fit_object_head
+
+    views = _synthetic_views()
+    bb = load_backbone(pretrained=None)  # random tower: the square still stands out in the patch embedding
+    bb.object_head = None
+    err = fit_object_head(bb, views, steps=150)
+    assert bb.object_head is not None and not any(p.requires_grad for p in bb.object_head.parameters())
+    assert err["front_error_train"] < 1.5  # in patches; a guess at the centre is about 2.5 away
+    bb.save(tmp_path / "bb.safetensors")
+    again = load_backbone(pretrained=tmp_path / "bb.safetensors")
+    patches = torch.randn(3, 64, bb.vision_width)
+    torch.testing.assert_close(again.object_head.locate(patches, "wrist"), bb.object_head.locate(patches, "wrist"))
+    with pytest.raises(ValueError, match="not 'side'"):
+        bb.object_head.locate(patches, "side")
+
+
+def test_extractor_without_an_object_head_is_a_clear_error():
+    import gymnasium as gym
+
+    from safeadapt_bench.features import BackboneExtractor
+
+    space = gym.spaces.Dict({"rgb": gym.spaces.Box(0, 255, (16, 16, 3), np.uint8),
+                             "depth": gym.spaces.Box(0, 3, (16, 16, 1), np.float32)})
+    bare = load_backbone(pretrained=None)
+    with pytest.raises(ValueError, match="needs a backbone with an object head"):
+        BackboneExtractor(space, backbone=bare, pool="spatial_softmax", object_keypoints=True)
+    ext = BackboneExtractor(space, pool="spatial_softmax", keypoints=4, object_keypoints=True)  # the shipped one
+    obs = {"rgb": torch.randint(0, 255, (2, 16, 16, 3), dtype=torch.uint8), "depth": torch.rand(2, 16, 16, 1)}
+    feats = ext(obs)
+    assert feats.shape == (2, ext.features_dim) and ext.features_dim == 8 + 128 + 3
+    assert torch.all(feats[:, -3:-1].abs() <= 1)  # the object's (x, y) lies in the grid's coordinates

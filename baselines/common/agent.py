@@ -86,6 +86,7 @@ class ReferenceAgent(Agent):
                                            keypoints=c.keypoints, pool_tokens=c.pool_tokens,
                                            pool_embedding=c.pool_embedding,
                                            keypoint_features=c.keypoint_features, instruction=c.instruction,
+                                           object_keypoints=c.object_keypoints,
                                            backbone=c.backbone, pretrained=c.backbone_pretrained),
             net_arch=list(c.net_arch),
         )

@@ -45,6 +45,9 @@ class AgentConfig:
     """Learned token projections read at each ``"spatial_softmax"`` keypoint (what is there, not only where)."""
     instruction: bool = True
     """Feed the instruction embedding to the policy (``False``: the policy ignores the instruction)."""
+    object_keypoints: bool = False
+    """Add each camera's object location and depth from the backbone's object head (fitted on every
+    category with the spatial objective; ``safeadapt_bench.backbones.object_head``)."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

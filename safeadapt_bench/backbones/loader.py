@@ -15,6 +15,8 @@ from torch import nn
 from safeadapt_bench.backbones.checkpoint import read_checkpoint, write_checkpoint
 from safeadapt_bench.backbones.default import DEFAULT_CHECKPOINT, DEFAULT_MODEL, register_default_config
 from safeadapt_bench.backbones.depth import DEPTH_MODES, DepthPatchConv, install_depth_stem
+from safeadapt_bench.backbones.object_head import PREFIX as OBJECT_HEAD_PREFIX
+from safeadapt_bench.backbones.object_head import ObjectHead
 
 #: Metric depth (metres) is clipped to this range and mapped to [-1, 1] (the ``"linear"`` encoding of
 #: checkpoints written before the wrist camera).
@@ -45,6 +47,8 @@ class Backbone(nn.Module):
             raise ValueError(f"Unknown depth encoding {depth_encoding!r}; choose one of {list(DEPTH_ENCODINGS)}.")
         self.depth_encoding = depth_encoding
         self.clip = clip
+        #: The object head shipped with the checkpoint (``None``: the backbone has none).
+        self.object_head: ObjectHead | None = None
         self.model_name = model_name
         self.pretrained = pretrained
         self.depth_mode = depth
@@ -222,9 +226,11 @@ class Backbone(nn.Module):
             "depth_encoding": self.depth_encoding,
         }
         sparse = {"token_embedding.weight": keep_token_rows} if keep_token_rows is not None else None
-        return write_checkpoint(
-            path, self.clip.state_dict(), meta, sparse_rows=sparse, dtype=torch.float16 if compact else None
-        )
+        state = dict(self.clip.state_dict())
+        if self.object_head is not None:
+            state.update({OBJECT_HEAD_PREFIX + k: v for k, v in self.object_head.state_dict().items()})
+            meta["object_head_cameras"] = ",".join(self.object_head.cameras)
+        return write_checkpoint(path, state, meta, sparse_rows=sparse, dtype=torch.float16 if compact else None)
 
 
 def _channels_first(x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
@@ -384,7 +390,12 @@ def load_backbone(
     encoding = meta.get("depth_encoding", "linear") if sd is not None else DEFAULT_DEPTH_ENCODING
     backbone = Backbone(clip, model_name, pretrained=source, depth=depth, depth_encoding=encoding)
     if sd is not None:
+        head = {k[len(OBJECT_HEAD_PREFIX):]: sd.pop(k) for k in list(sd) if k.startswith(OBJECT_HEAD_PREFIX)}
         _load_state(backbone.clip, sd, source, model_name)
+        if head:
+            cameras = tuple(meta.get("object_head_cameras", "front,wrist").split(","))
+            backbone.object_head = ObjectHead(backbone.vision_width, backbone.grid_size, cameras)
+            backbone.object_head.load_state_dict({k: v.float() for k, v in head.items()})
     backbone.freeze(freeze)
     backbone.eval()
     return backbone.to(device)

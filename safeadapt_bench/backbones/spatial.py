@@ -28,15 +28,15 @@ from dataclasses import asdict
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from safeadapt_bench.backbones.captions import position_word, sample_caption
 from safeadapt_bench.backbones.default import SpatialConfig
 from safeadapt_bench.backbones.loader import Backbone
+from safeadapt_bench.backbones.object_head import ObjectHead
 from safeadapt_bench.backbones.pretrain import _match_matrix, contrastive_loss
-from safeadapt_bench.backbones.views import ViewSet
+from safeadapt_bench.backbones.views import VIEW_CAMERAS, ViewSet
 
-__all__ = ["SpatialConfig", "SpatialHeads", "keypoint_target", "patch_depth", "spatial_finetune"]
+__all__ = ["SpatialConfig", "fit_object_head", "keypoint_target", "patch_depth", "spatial_finetune"]
 
 
 def keypoint_target(points: torch.Tensor, grid: int, sigma: float) -> torch.Tensor:
@@ -69,23 +69,14 @@ def _shift(images: torch.Tensor, points: torch.Tensor, shift: int, grid: int, ge
     return out, moved
 
 
-class SpatialHeads(nn.Module):
-    """The objective's linear heads: a keypoint logit per camera and a patch-depth regressor."""
-
-    def __init__(self, width: int, cameras: int) -> None:
-        super().__init__()
-        self.keypoint = nn.ModuleList(nn.Linear(width, 1) for _ in range(cameras))
-        self.depth = nn.Linear(width, 1)
-
-
-def _view_losses(bb: Backbone, heads: SpatialHeads, cam: int, rgb: torch.Tensor, depth: torch.Tensor,
+def _view_losses(bb: Backbone, heads: ObjectHead, cam: int, rgb: torch.Tensor, depth: torch.Tensor,
                  points: torch.Tensor, visible: torch.Tensor, c: SpatialConfig, gen: torch.Generator
                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     grid = bb.grid_size
     x, points = _shift(torch.cat([rgb, depth], 1), points, c.shift, grid, gen)
     rgb, depth = x[:, :3], x[:, 3:]
     pooled, patches = bb.vision_head(bb.vision_blocks(bb.vision_embed(rgb / 255.0, depth)))
-    logits = heads.keypoint[cam](patches).squeeze(-1)
+    logits = heads.keypoint[cam](patches).squeeze(-1)  # camera ``cam`` of VIEW_CAMERAS
     target = keypoint_target(points, grid, c.sigma)
     inside = visible & (points.abs() <= 1 + 1 / (grid - 1)).all(1)
     ce = -(target * logits.log_softmax(1)).sum(1)
@@ -108,7 +99,7 @@ def spatial_finetune(backbone: Backbone, views: ViewSet, config: SpatialConfig, 
     gen = torch.Generator().manual_seed(c.seed)
     rng = np.random.default_rng(c.seed)
     backbone.freeze(False).train()
-    heads = SpatialHeads(backbone.vision_width, views.rgb.shape[1])
+    heads = ObjectHead(backbone.vision_width, backbone.grid_size, VIEW_CAMERAS[:views.rgb.shape[1]])
     params = list(backbone.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / c.warmup) * 0.5 * (
@@ -145,6 +136,7 @@ def spatial_finetune(backbone: Backbone, views: ViewSet, config: SpatialConfig, 
         sched.step()
         for k, v in parts.items():
             history.setdefault(k, []).append(float(v.detach()))
+    backbone.object_head = heads  # shipped with the tower (frozen with it)
     backbone.eval()
     record = {"config": asdict(c), "frames": len(views), "train_seconds": round(time.perf_counter() - t0, 1),
               **{f"initial_{k}": float(np.mean(v[:10])) for k, v in history.items()},
@@ -152,3 +144,48 @@ def spatial_finetune(backbone: Backbone, views: ViewSet, config: SpatialConfig, 
     log(f"spatial objective: {c.steps} steps in {record['train_seconds']} s; " + ", ".join(
         f"{k} {record['final_' + k]:.3f}" for k in history))
     return record
+
+
+def fit_object_head(backbone: Backbone, views: ViewSet, *, steps: int = 400, lr: float = 1e-2, sigma: float = 0.6,
+                    seed: int = 0) -> dict:
+    """Fit a new :class:`ObjectHead` on a frozen ``backbone``'s patch tokens of ``views`` (the tokens are
+    computed once) and attach it; returns the keypoint error per camera on the views of the train and
+    the held-out categories, in patches (the distance from the object to the softmax's expected point)."""
+    from safeadapt_bench.envs.categories import SPLITS
+
+    torch.manual_seed(seed)
+    grid, cams = backbone.grid_size, VIEW_CAMERAS[:views.rgb.shape[1]]
+    patches, depth_t = [], []
+    with torch.no_grad():
+        for cam in range(len(cams)):
+            rgb = torch.as_tensor(views.rgb[:, cam]).permute(0, 3, 1, 2).float() / 255.0
+            depth = torch.as_tensor(views.depth[:, cam]).permute(0, 3, 1, 2)
+            toks = [backbone.vision_head(backbone.vision_blocks(backbone.vision_embed(rgb[i:i + 256],
+                                                                                  depth[i:i + 256])))[1]
+                    for i in range(0, len(rgb), 256)]
+            patches.append(torch.cat(toks))
+            depth_t.append(patch_depth(backbone, depth))
+    points, visible = torch.as_tensor(views.points), torch.as_tensor(views.visible)
+    head = ObjectHead(backbone.vision_width, grid, cams)
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = 0.0
+        for i, cam in enumerate(cams):
+            target = keypoint_target(points[:, i], grid, sigma)
+            ce = -(target * head.logits(patches[i], cam).log_softmax(1)).sum(1)
+            loss = loss + (ce * visible[:, i]).sum() / visible[:, i].sum().clamp_min(1)
+            loss = loss + F.mse_loss(head.depth(patches[i]).squeeze(-1), depth_t[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    head.requires_grad_(False)
+    backbone.object_head = head
+    heldout = torch.as_tensor([c in SPLITS["Lift"]["heldout"] for c in views.categories])
+    out: dict = {}
+    with torch.no_grad():
+        for i, cam in enumerate(cams):
+            err = (head.locate(patches[i], cam)[:, :2] - points[:, i]).norm(dim=1) * (grid - 1) / 2
+            for split, mask in (("train", ~heldout), ("heldout", heldout)):
+                m = mask & visible[:, i]
+                out[f"{cam}_error_{split}"] = float(err[m].mean()) if m.any() else None
+    return out

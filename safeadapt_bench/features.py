@@ -112,11 +112,15 @@ class BackboneExtractor(BaseFeaturesExtractor):
                              "(or safeadapt_bench.backbones.spatial.fit_object_head), or set object_keypoints=False.")
         width = backbone.vision_width * (2 if pool_tokens == "both" else 1)
         cameras = [c for c, (rgb_key, _) in CAMERA_KEYS.items() if rgb_key in observation_space.spaces]
+        learned = pool not in ("embedding", "none")
         heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints, queries=queries,
-                              keypoint_features=keypoint_features) for c in cameras} if pool != "embedding" else {}
+                              keypoint_features=keypoint_features) for c in cameras} if learned else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
-        pool_embedding = pool_embedding or not heads
+        if pool == "none" and not object_keypoints:
+            raise ValueError("pool='none' leaves only the object head's features: set object_keypoints=True, or "
+                             "pick another pool.")
+        pool_embedding = pool == "embedding" or (pool_embedding and pool != "none")
         per_camera = (backbone.embed_dim * pool_embedding + (next(iter(heads.values())).out_dim if heads else 0)
                       + 3 * object_keypoints)
         dim = per_camera * len(cameras) + (backbone.embed_dim if text_space is not None else 0) + n_extra

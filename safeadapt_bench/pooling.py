@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: Names accepted by ``pool=`` (``"embedding"`` is the backbone's own pooled embedding, no head).
-POOLS: tuple[str, ...] = ("embedding", "spatial_softmax", "attention")
+#: Names accepted by ``pool=`` (``"embedding"`` is the backbone's own pooled embedding, no head;
+#: ``"none"``: no learned head and no pooled embedding, for features from the backbone's object head alone).
+POOLS: tuple[str, ...] = ("embedding", "spatial_softmax", "attention", "none")
 
 
 def _check_tokens(tokens: torch.Tensor, grid: int, dim: int) -> None:

@@ -17,6 +17,13 @@ from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
 from safeadapt_bench.harness.metrics import CURVE_SERIES, pooled, ratio, time_to_threshold
 from safeadapt_bench.harness.monitor import Film, SafetyMonitor, cost_limit_of, evaluate, summarize
 from safeadapt_bench.harness.records import SCHEMA_VERSION, provenance
+from safeadapt_bench.harness.safety import (
+    MultiplierTrace,
+    provide_logs,
+    safety_curves,
+    safety_metrics,
+    suite_agent_kwargs,
+)
 from safeadapt_bench.harness.suites import CellSpec
 
 EnvFactory = Callable[..., Any]
@@ -113,6 +120,8 @@ def dataset_summary(dataset: Any) -> dict[str, Any] | None:
     """
     if dataset is None:
         return None
+    if hasattr(dataset, "summary") and hasattr(dataset, "parts"):  # MixedLogs
+        return dataset.summary()
     storage = getattr(dataset, "storage", None)
     meta = getattr(storage, "metadata", None) or {}
     info = meta.get("safeadapt") or {}
@@ -197,7 +206,8 @@ def run_cell(
             f"{train_id} (obs_mode={task.obs_mode!r}, robot={task.adapt_robot!r})",
         )
         agent = agent_cls(
-            train_env.observation_space, train_env.action_space, seed=spec.seed, **spec.agent_kwargs
+            train_env.observation_space, train_env.action_space, seed=spec.seed,
+            **{**suite_agent_kwargs(agent_cls, s), **spec.agent_kwargs},
         )
         trainable, total = (int(x) for x in agent.trainable_parameters())
         has_backbone = hasattr(agent, "backbone") and agent.backbone() is not None
@@ -207,10 +217,8 @@ def run_cell(
         t0 = time.perf_counter()
         # dataset_episodes = 0: no offline logs; pretrain() receives None.
         dataset = None
-        if provide is not None:
-            dataset = provide(
-                task=task, policy=s.dataset_policy, episodes=s.dataset_episodes, seed=s.dataset_seed
-            )
+        if provide is not None:  # settings.log_mix: safety agents get mixed logs (harness.safety)
+            dataset = provide_logs(provide, task, s, agent)
         dataset_seconds = time.perf_counter() - t0
 
         say("pretrain")
@@ -235,6 +243,7 @@ def run_cell(
         curve: dict[str, list[Any]] = {"env_steps": [], **{k: [] for k in CURVE_SERIES}}
         curve_seconds: list[float] = []
         clock = {"eval": 0.0, "next": 0, "t0": time.perf_counter(), "agent": None}
+        multiplier = MultiplierTrace()
 
         def adapt_seconds() -> float:
             return time.perf_counter() - clock["t0"] - clock["eval"]
@@ -255,6 +264,7 @@ def run_cell(
         def callback(agent_stats: dict[str, Any] | None = None) -> bool:
             if agent_stats is not None:
                 clock["agent"] = agent_stats
+                multiplier.note(monitor.total_steps, agent_stats)
             if monitor.total_steps >= clock["next"]:
                 eval_point()
                 clock["next"] = (monitor.total_steps // s.eval_every + 1) * s.eval_every
@@ -347,6 +357,7 @@ def run_cell(
         "probe_initial": probe_initial,
         "probe_final": probe_final,
         "forgetting": (probe_initial - probe_final) if None not in (probe_initial, probe_final) else None,
+        **safety_metrics(learning, [final_train, final_heldout], monitor.step_costs, pretrain_stats, adapt_stats),
     }
     timing = {
         "dataset_seconds": dataset_seconds,
@@ -372,6 +383,7 @@ def run_cell(
         },
         "metrics": metrics,
         "curves": curve,
+        "safety_curves": safety_curves(monitor.step_costs, multiplier),
         "evaluations": {
             "learning": learning,
             "train": final_train,

@@ -12,6 +12,11 @@ class AgentConfig:
 
     Each of the four agents fixes the fields that define it (see ``baselines/*.py``); the others are
     tuning knobs that a suite may pass as ``agent_kwargs``.
+
+    Veto threshold rule: with ``false_veto_rate = r`` (and not ``fixed_threshold``) the threshold is set
+    after pre-training to the ``ceil((1 - r) n)``-th smallest cost-critic score of the ``n`` safe logged
+    actions (held-out episodes when they hold at least ``ceil(1 / r)`` safe actions, else the training
+    ones), so at most a fraction ``r`` of safe logged actions is vetoed; otherwise ``veto_threshold``.
     """
 
     # ---- representation ------------------------------------------------------------------------

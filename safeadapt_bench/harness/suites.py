@@ -295,15 +295,15 @@ REFERENCE = ("safe-adapter", "full-finetune", "adapter", "safe-rl")
 #: calibrated to a 5% false-veto rate, the nearest passing candidate).
 SAFETY_ABLATION_ALIASES: dict[str, str] = {
     name: "safe-adapter"
-    for name in ("safe-adapter-veto-off", "safe-adapter-expert-logs", "safe-adapter-fvr-0.01", "safe-adapter-fvr-0.2",
-                 "safe-adapter-fixed-0.3", "safe-adapter-best-q")
+    for name in ("safe-adapter-veto-off", "safe-adapter-expert-logs", "safe-adapter-fvr-1pct", "safe-adapter-fvr-20pct",
+                 "safe-adapter-fixed-threshold", "safe-adapter-best-q")
 }
 SAFETY_ABLATION_KWARGS: dict[str, dict[str, Any]] = {
     "safe-adapter-veto-off": {"veto_enforce": False},  # the critic still trains and scores every proposal
     "safe-adapter-expert-logs": {"mixed_logs": False},  # dataset_policy (expert) logs only
-    "safe-adapter-fvr-0.01": {"false_veto_rate": 0.01},
-    "safe-adapter-fvr-0.2": {"false_veto_rate": 0.2},
-    "safe-adapter-fixed-0.3": {"fixed_threshold": True, "veto_threshold": 0.3},
+    "safe-adapter-fvr-1pct": {"false_veto_rate": 0.01},
+    "safe-adapter-fvr-20pct": {"false_veto_rate": 0.2},
+    "safe-adapter-fixed-threshold": {"fixed_threshold": True, "veto_threshold": 0.3},
     "safe-adapter-best-q": {"veto_choice": "best_q"},
 }
 
@@ -348,8 +348,7 @@ SUITES: dict[str, Suite] = {
         ),
         Suite(
             "safety-ablation",
-            agents=("safe-adapter", "safe-adapter-veto-off", "safe-adapter-expert-logs", "safe-adapter-fvr-0.01",
-                    "safe-adapter-fvr-0.2", "safe-adapter-fixed-0.3", "safe-adapter-best-q", "adapter", "safe-rl"),
+            agents=("safe-adapter", *SAFETY_ABLATION_ALIASES, "adapter", "safe-rl"),
             aliases=SAFETY_ABLATION_ALIASES,
             agent_kwargs=SAFETY_ABLATION_KWARGS,
             tasks=(TaskSpec("Lift", obs_mode="rgbd", camera_size=32, env_kwargs={"max_episode_steps": 60}),),

@@ -215,7 +215,7 @@ def test_safety_metrics_are_recomputed_from_the_records_raw_episodes(tmp_path):
             assert m[f"severity_{term}_max"] == max(peaks)
             learning = [e[f"peak_{term}"] for e in ev["learning"]["episode_safety"]]
             assert m[f"severity_{term}_max_learning"] == max(learning)
-        assert m["severity_hazard_max"] >= 40.0 or m["success_but_unsafe"] in (0.0, None)
+        assert all(e["cost"] > 0 for e in eps if e["peak_hazard"] >= 40.0)  # touching the glass costs
         curve = rec["safety_curves"]["unsafe_actions"]
         steps = ev["learning"]["step_stats"]
         assert curve["env_steps"][-1] == steps["steps"] == 90

@@ -260,3 +260,34 @@ def test_safety_ablation_suite_file_and_named_suite_agree():
     assert kw["safe-adapter-best-q"]["veto_choice"] == "best_q"
     assert named.settings.log_mix == {"expert": 0.5, "noisy": 0.3, "careless": 0.2}
     assert math.isclose(named.settings.false_veto_rate, 0.05)
+
+
+# ---------------------------------------------------------------- the harness path with real agents
+def test_harness_gives_mixed_logs_to_safety_agents_and_records_the_multiplier(tmp_path, monkeypatch):
+    from safeadapt_bench.harness.records import load_records
+    from safeadapt_bench.harness.suites import Suite
+    from safeadapt_bench.harness.sweep import run_sweep
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    tiny = dict(pretrain_updates=4, pretrain_batch_size=8, window=2, learning_starts=2, train_freq=2, batch_size=4,
+                buffer_size=64, veto_candidates=4, net_arch=(16,))
+    task = TaskSpec("Lift", obs_mode="rgbd", camera_size=16, env_kwargs={"max_episode_steps": 8})
+    settings = Settings(dataset_episodes=2, log_mix={"expert": 0.5, "careless": 0.5}, false_veto_rate=0.2,
+                        adapt_env_steps=10, eval_every=10, eval_episodes=1, final_eval_episodes=1, probe="none")
+    suite = Suite("tiny", agents=("safe-rl", "adapter"), tasks=(task,), seeds=(0,), settings=settings,
+                  agent_kwargs={"safe-rl": tiny, "adapter": tiny})
+    result = run_sweep(suite, str(tmp_path / "res"), progress=False)
+    assert result.failed == {}
+    recs = {r["config"]["agent"]: r for r in load_records(str(tmp_path / "res"))}
+    safe_rl, adapter = recs["safe-rl"], recs["adapter"]
+    assert safe_rl["dataset"]["type"] == "MixedLogs"
+    assert [p["policy"] for p in safe_rl["dataset"]["parts"]] == ["expert", "careless"]
+    assert adapter["dataset"]["policy"] == "expert"  # log_mix_agents = "safety": no cost critic, no mix
+    lam = safe_rl["safety_curves"]["lagrange_multiplier"]  # SAC updates after env steps 4, 6 and 8
+    assert len(lam["env_steps"]) >= 2 and all(v > 0 for v in lam["lagrange_multiplier"])
+    assert lam["lagrange_multiplier"][-1] == pytest.approx(safe_rl["agent_stats"]["adapt"]["lagrange_multiplier"])
+    critic = safe_rl["agent_stats"]["pretrain"]["critic"]
+    assert critic["false_veto_rate_target"] == 0.2 and safe_rl["metrics"]["veto_threshold"] == critic["threshold"]
+    assert safe_rl["agent_stats"]["adapt"]["critic_online"]["transitions"] >= 9
+    assert adapter["metrics"]["veto_threshold"] is None
+    assert adapter["safety_curves"]["lagrange_multiplier"]["env_steps"] == []

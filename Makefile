@@ -18,7 +18,10 @@ lint:
 perf:
 	.venv/bin/safeadapt-bench perf
 
-# The main command: set up, then run the quick suite (4 reference agents x Lift x 2 seeds) on the
-# embedded default backbone; ends with the leaderboard and plots in results/quick/.
+# The main command: set up, then run the quick suite on the embedded default backbone into a results
+# directory of your own (QUICK_RUN, default runs/quick/, ignored by git; a finished run is resumed, so
+# delete it for a fresh one). Ends with the leaderboard and plots in $(QUICK_RUN)/report/ and a record-
+# by-record comparison with the committed reference results/quick/: "reproduced", or what differs.
+QUICK_RUN ?= runs/quick
 quick: setup
-	.venv/bin/safeadapt-bench run --suite quick --workers 2 --results results/quick
+	.venv/bin/safeadapt-bench run --suite quick --workers 2 --results $(QUICK_RUN) --compare-to results/quick

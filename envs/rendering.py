@@ -44,6 +44,14 @@ def osmesa_available() -> bool:
     return ctypes.util.find_library("OSMesa") is not None
 
 
+def choose_backend(user: str | None, gpu: bool, osmesa: bool) -> str:
+    """MuJoCo's OpenGL backend: ``user`` (``MUJOCO_GL``) if set; else ``egl`` on a GPU machine (hardware
+    EGL through the NVIDIA driver), else ``osmesa`` (software), else ``egl`` through Mesa's llvmpipe."""
+    if user:
+        return user
+    return "egl" if gpu or not osmesa else "osmesa"
+
+
 def select_backend() -> str:
     """Pick MuJoCo's OpenGL backend and export it as ``MUJOCO_GL`` / ``PYOPENGL_PLATFORM``.
 
@@ -55,7 +63,7 @@ def select_backend() -> str:
     """
     backend = os.environ.get("MUJOCO_GL")
     if not backend:
-        backend = "egl" if gpu_present() or not osmesa_available() else "osmesa"
+        backend = choose_backend(None, gpu_present(), osmesa_available())
         os.environ["MUJOCO_GL"] = backend
     if backend in ("egl", "osmesa"):
         os.environ.setdefault("PYOPENGL_PLATFORM", backend)

@@ -65,6 +65,12 @@ class BackboneExtractor(BaseFeaturesExtractor):
             side by side (``"both"``).
         pool_embedding: with a head, follow its output by the camera's pooled embedding (``False``:
             the head's output alone; the pooled embedding is the whole feature without a head).
+        keypoint_features: token projections ``"spatial_softmax"`` reads at each keypoint.
+        instruction: feed the instruction embedding (``False``: the policy ignores ``instruction``).
+        object_keypoints: add, per camera, what the backbone's object head says (the object's expected
+            ``(x, y)`` in the image and the depth channel there; see
+            :mod:`~safeadapt_bench.backbones.object_head`): features fitted on every category, not only
+            the logs'.
     """
 
     def __init__(
@@ -80,13 +86,16 @@ class BackboneExtractor(BaseFeaturesExtractor):
         queries: int = 4,
         pool_tokens: str = "last",
         pool_embedding: bool = True,
+        keypoint_features: int = 0,
+        instruction: bool = True,
+        object_keypoints: bool = False,
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
                 "BackboneExtractor needs a Dict observation space with an 'rgb' entry "
                 f"(obs_mode 'rgbd' or 'rgbd+state'); got {observation_space}."
             )
-        text_space = observation_space.spaces.get(TEXT_KEY)
+        text_space = observation_space.spaces.get(TEXT_KEY) if instruction else None
         if text_space is not None and not isinstance(text_space, spaces.Box):
             raise ValueError(
                 "obs['instruction'] must be token ids: wrap the env in safeadapt_bench.envs.wrappers.InstructionTokens."
@@ -97,19 +106,29 @@ class BackboneExtractor(BaseFeaturesExtractor):
             raise ValueError(f"Unknown pool_tokens {pool_tokens!r}; choose one of {list(POOL_TOKENS)}.")
         if not isinstance(backbone, Backbone):
             backbone = load_backbone(backbone, pretrained)
+        if object_keypoints and backbone.object_head is None:
+            raise ValueError(f"object_keypoints=True needs a backbone with an object head; {backbone.model_name} "
+                             f"({backbone.pretrained}) has none. Fit one with `safeadapt-bench backbone spatial` "
+                             "(or safeadapt_bench.backbones.spatial.fit_object_head), or set object_keypoints=False.")
         width = backbone.vision_width * (2 if pool_tokens == "both" else 1)
         cameras = [c for c, (rgb_key, _) in CAMERA_KEYS.items() if rgb_key in observation_space.spaces]
-        heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints,
-                              queries=queries) for c in cameras} if pool != "embedding" else {}
+        learned = pool not in ("embedding", "none")
+        heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints, queries=queries,
+                              keypoint_features=keypoint_features) for c in cameras} if learned else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
-        pool_embedding = pool_embedding or not heads
-        per_camera = backbone.embed_dim * pool_embedding + (next(iter(heads.values())).out_dim if heads else 0)
+        if pool == "none" and not object_keypoints:
+            raise ValueError("pool='none' leaves only the object head's features: set object_keypoints=True, or "
+                             "pick another pool.")
+        pool_embedding = pool == "embedding" or (pool_embedding and pool != "none")
+        per_camera = (backbone.embed_dim * pool_embedding + (next(iter(heads.values())).out_dim if heads else 0)
+                      + 3 * object_keypoints)
         dim = per_camera * len(cameras) + (backbone.embed_dim if text_space is not None else 0) + n_extra
         super().__init__(observation_space, features_dim=dim)
         self.backbone = backbone
         self.cameras, self.pool, self.pool_tokens = cameras, pool, pool_tokens
         self.pool_embedding = pool_embedding
+        self.object_keypoints = object_keypoints
         self.pools = torch.nn.ModuleDict(heads)
         #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
         self.register_buffer("extra_mean", torch.zeros(n_extra))
@@ -182,7 +201,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
         parts = []
         for cam in self.cameras:
             x = self.backbone.vision_blocks(tokens[cam], start)
-            pooled, patches = self.backbone.vision_head(x)
+            pooled, last = self.backbone.vision_head(x)
+            patches = last
             if cam in self.pools:
                 if self.pool_tokens == "first":
                     patches = tokens[f"{cam}/embed"]
@@ -191,6 +211,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
                 parts.append(self.pools[cam](patches))
             if self.pool_embedding:
                 parts.append(pooled)
+            if self.object_keypoints:
+                parts.append(self.backbone.object_head.locate(last, cam))
         ref = parts[0]
         if self.has_text:
             parts.append(self.encode_instructions(observations[TEXT_KEY]).to(ref.device, ref.dtype))

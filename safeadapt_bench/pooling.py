@@ -6,7 +6,9 @@ heads are learned on top of the patch tokens, one per camera, as robomimic's ``V
 ``SpatialSoftmax`` after its conv backbone.
 
 - :class:`SpatialSoftmax`: ``K`` keypoints; each is a softmax over the grid of a learned linear
-  map of the tokens, and its feature is the expected ``(x, y)`` in ``[-1, 1]``.
+  map of the tokens, and its feature is the expected ``(x, y)`` in ``[-1, 1]`` (and, with
+  ``features=F``, ``F`` learned projections of the tokens averaged under the same softmax: *what*
+  is at the keypoint, e.g. how near it is in a depth-aware backbone).
 - :class:`AttentionPool`: ``Q`` learned queries attend over the tokens (with a learned positional
   embedding added), giving ``Q`` pooled vectors.
 """
@@ -16,8 +18,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: Names accepted by ``pool=`` (``"embedding"`` is the backbone's own pooled embedding, no head).
-POOLS: tuple[str, ...] = ("embedding", "spatial_softmax", "attention")
+#: Names accepted by ``pool=`` (``"embedding"`` is the backbone's own pooled embedding, no head;
+#: ``"none"``: no learned head and no pooled embedding, for features from the backbone's object head alone).
+POOLS: tuple[str, ...] = ("embedding", "spatial_softmax", "attention", "none")
 
 
 def _check_tokens(tokens: torch.Tensor, grid: int, dim: int) -> None:
@@ -33,27 +36,33 @@ class SpatialSoftmax(nn.Module):
         grid: patches per side (tokens are row-major).
         keypoints: number of keypoints ``K``.
         temperature: initial softmax temperature (learned).
+        features: learned token projections read at each keypoint (``(B, K * (2 + features))`` out).
     """
 
-    def __init__(self, dim: int, grid: int, keypoints: int = 32, temperature: float = 1.0) -> None:
+    def __init__(self, dim: int, grid: int, keypoints: int = 32, temperature: float = 1.0, features: int = 0) -> None:
         super().__init__()
-        if keypoints < 1:
-            raise ValueError(f"keypoints must be >= 1, got {keypoints}.")
-        self.dim, self.grid, self.keypoints = dim, grid, keypoints
+        if keypoints < 1 or features < 0:
+            raise ValueError(f"need keypoints >= 1 and features >= 0, got {keypoints} and {features}.")
+        self.dim, self.grid, self.keypoints, self.features = dim, grid, keypoints, features
         self.maps = nn.Linear(dim, keypoints)
+        self.values = nn.Linear(dim, keypoints * features) if features else None
         self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, grid), torch.linspace(-1, 1, grid), indexing="ij")
         self.register_buffer("coords", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1), persistent=False)
 
     @property
     def out_dim(self) -> int:
-        return 2 * self.keypoints
+        return (2 + self.features) * self.keypoints
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         _check_tokens(tokens, self.grid, self.dim)
         logits = self.maps(tokens) / self.log_temperature.exp()  # (B, N, K)
         attn = torch.softmax(logits, dim=1)
-        return torch.einsum("bnk,nc->bkc", attn, self.coords).flatten(1)
+        out = torch.einsum("bnk,nc->bkc", attn, self.coords).flatten(1)
+        if self.values is None:
+            return out
+        values = self.values(tokens).unflatten(-1, (self.keypoints, self.features))  # (B, N, K, F)
+        return torch.cat([out, torch.einsum("bnk,bnkf->bkf", attn, values).flatten(1)], dim=1)
 
 
 class AttentionPool(nn.Module):
@@ -87,12 +96,13 @@ class AttentionPool(nn.Module):
         return out.flatten(1)
 
 
-def make_pool(name: str, dim: int, grid: int, *, keypoints: int = 32, queries: int = 4) -> nn.Module | None:
+def make_pool(name: str, dim: int, grid: int, *, keypoints: int = 32, queries: int = 4,
+              keypoint_features: int = 0) -> nn.Module | None:
     """The pooling head called ``name`` (``None`` for ``"embedding"``); a clear error for an unknown name."""
     if name not in POOLS:
         raise ValueError(f"Unknown pool {name!r}; choose one of {list(POOLS)}.")
     if name == "spatial_softmax":
-        return SpatialSoftmax(dim, grid, keypoints)
+        return SpatialSoftmax(dim, grid, keypoints, features=keypoint_features)
     if name == "attention":
         return AttentionPool(dim, grid, queries)
     return None

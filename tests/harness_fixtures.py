@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
+from safeadapt_bench.agents.simple import RandomAgent
 from safeadapt_bench.harness.suites import Settings, Suite, TaskSpec
 
 TOY = {
@@ -65,3 +67,19 @@ probe = "none"
 def replace_settings(suite: Suite, **changes: Any) -> Suite:
     """A copy of ``suite`` with some settings changed."""
     return suite.replace(settings=dataclasses.replace(suite.settings, **changes))
+
+
+class DeviceAgent(RandomAgent):
+    """A random agent that takes a ``device`` (as the reference agents do) and reports wall-clock and
+    cache statistics from ``pretrain`` (which the harness files under ``timing``)."""
+
+    def __init__(self, observation_space: Any, action_space: Any, *, seed: int = 0, device: str = "auto",
+                 **kwargs: Any) -> None:
+        super().__init__(observation_space, action_space, seed=seed, **kwargs)
+        self.device = device
+
+    def pretrain(self, dataset: Any, budget: Any) -> dict[str, Any]:
+        """Deterministic statistics beside run-dependent ones (a clock reading, a cache hit)."""
+        now = time.perf_counter()
+        return {"updates": 3, "seconds": now, "frames_from_cache": now % 2 > 1,
+                "val_curve": {"updates": [1, 2], "wall_seconds": [now, now]}, "device": self.device}

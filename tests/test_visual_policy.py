@@ -225,3 +225,40 @@ def test_features_without_the_pooled_embedding(env, logs, cache):
     assert torch.equal(fh[:, kp:2 * kp], fb[:, kp + embed:2 * kp + embed])  # wrist keypoints
     stats = heads.pretrain(logs, Budget(updates=3))
     assert stats["updates"] == 3 and "infonce" not in stats
+
+
+def test_keypoint_features_read_what_is_at_each_keypoint():
+    """``features=F``: each keypoint also averages F learned token projections under its softmax."""
+    pool = SpatialSoftmax(dim=4, grid=8, keypoints=1, features=1)
+    with torch.no_grad():
+        pool.maps.weight.zero_()
+        pool.maps.weight[0, 0] = 50.0
+        pool.maps.bias.zero_()
+        pool.values.weight.zero_()
+        pool.values.weight[0, 1] = 1.0  # the feature reads token channel 1
+        pool.values.bias.zero_()
+    tokens = torch.zeros(2, 64, 4)
+    tokens[:, 7, 0] = 1.0  # the keypoint sits on patch 7 ...
+    tokens[0, 7, 1], tokens[1, 7, 1] = 0.25, -0.5  # ... whose channel 1 differs between the two images
+    out = pool(tokens)
+    assert pool.out_dim == 3 and out.shape == (2, 3)
+    np.testing.assert_allclose(out[:, 2].detach().numpy(), [0.25, -0.5], atol=1e-3)
+    with pytest.raises(ValueError, match="features >= 0"):
+        SpatialSoftmax(dim=4, grid=8, features=-1)
+
+
+def test_policy_without_the_instruction_ignores_it(env, logs, cache):
+    """``instruction=False``: the features hold no instruction embedding and do not move with the text."""
+    with_text = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, **TINY)
+    without = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, instruction=False,
+                                       keypoint_features=2, **TINY)
+    ext_t, ext_n = with_text.model.actor.features_extractor, without.model.actor.features_extractor
+    # 2 more numbers per keypoint and camera, one instruction embedding fewer
+    assert ext_n.features_dim - ext_t.features_dim == 2 * TINY["keypoints"] * len(CAMERAS) - ext_t.backbone.embed_dim
+    frames = without.logged_frames(logs)
+    tokens, obs = frames.select(torch.arange(4))
+    other = dict(obs, instruction=torch.roll(obs["instruction"], 1, dims=-1))
+    with torch.no_grad():
+        assert torch.equal(ext_n.features_from_tokens(tokens, obs), ext_n.features_from_tokens(tokens, other))
+    stats = without.pretrain(logs, Budget(updates=3))
+    assert stats["updates"] == 3

@@ -2,11 +2,13 @@
 
 Each agent is this class with some :class:`AgentConfig` fields fixed (``FIXED``). Observations reach
 the policy with the instruction as CLIP token ids (``InstructionTokens``); the backbone is the
-embedded default, frozen unless ``train_backbone``.
+embedded default (or the open_clip model ``AgentConfig.backbone``), frozen unless ``train_backbone``.
+The agent runs on ``device`` (``"auto"``: CUDA when torch sees a GPU, else CPU).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any, ClassVar
@@ -24,6 +26,7 @@ from safeadapt_bench.baselines.common.config import AgentConfig
 from safeadapt_bench.baselines.common.pretrain import PretrainSettings, pretrain
 from safeadapt_bench.baselines.common.sac import SafeSAC, TunableExtractor
 from safeadapt_bench.envs.wrappers import InstructionTokens
+from safeadapt_bench.harness.devices import resolve_device
 
 #: Default instruction length: the embedded backbone's text context (``Backbone.context_length``).
 DEFAULT_CONTEXT_LENGTH = 24
@@ -45,6 +48,8 @@ class ReferenceAgent(Agent):
 
     Args:
         observation_space, action_space, seed: see :class:`~safeadapt_bench.agents.Agent`.
+        device: torch device, ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda[:N]"``;
+            the harness passes the suite's or ``run --device``'s choice. Not part of :class:`AgentConfig`.
         **kwargs: :class:`AgentConfig` fields (those in ``FIXED`` cannot be changed).
     """
 
@@ -59,8 +64,10 @@ class ReferenceAgent(Agent):
         """Whether the harness should give this agent the suite's mixed logs (``settings.log_mix``)."""
         return bool(self.config.cost_critic and self.config.mixed_logs)
 
-    def __init__(self, observation_space: Any, action_space: Any, *, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(self, observation_space: Any, action_space: Any, *, seed: int = 0, device: str = "auto",
+                 **kwargs: Any) -> None:
         super().__init__(observation_space, action_space, seed=seed, **kwargs)
+        self.device = resolve_device(device)
         clash = {k: v for k, v in kwargs.items() if k in self.FIXED and v != self.FIXED[k]}
         if clash:
             raise ValueError(f"{type(self).__name__} fixes {sorted(clash)} (to {self.FIXED}); pick another agent.")
@@ -84,7 +91,10 @@ class ReferenceAgent(Agent):
             features_extractor_class=TunableExtractor,
             features_extractor_kwargs=dict(adapter=adapter, train_backbone=c.train_backbone, pool=c.pool,
                                            keypoints=c.keypoints, pool_tokens=c.pool_tokens,
-                                           pool_embedding=c.pool_embedding),
+                                           pool_embedding=c.pool_embedding,
+                                           keypoint_features=c.keypoint_features, instruction=c.instruction,
+                                           object_keypoints=c.object_keypoints,
+                                           backbone=c.backbone, pretrained=c.backbone_pretrained),
             net_arch=list(c.net_arch),
         )
 
@@ -97,7 +107,7 @@ class ReferenceAgent(Agent):
         self._tok = self._tokens(SpacesEnv(observation_space, action_space))
         stub = self._tok
         self.model = SafeSAC(
-            "MultiInputPolicy", DummyVecEnv([lambda: stub]), seed=self.seed, device="cpu",
+            "MultiInputPolicy", DummyVecEnv([lambda: stub]), seed=self.seed, device=self.device,
             learning_rate=c.learning_rate, buffer_size=c.buffer_size, batch_size=c.batch_size,
             learning_starts=c.learning_starts, train_freq=c.train_freq, gradient_steps=c.gradient_steps,
             gamma=c.gamma, ent_coef=c.ent_coef, policy_kwargs=self._policy_kwargs(),
@@ -132,8 +142,8 @@ class ReferenceAgent(Agent):
         ds = dataset if isinstance(dataset, OfflineDataset | MixedLogs) else wrap(dataset)
         c = self.config
         train_ds, val_ds = ds.split(c.val_fraction)
-        frames = self.logged_frames(train_ds)
-        val = self.logged_frames(val_ds) if val_ds is not None else None
+        frames = frames_on(self.logged_frames(train_ds), self.model.device)
+        val = frames_on(self.logged_frames(val_ds), self.model.device) if val_ds is not None else None
         ext = self.model.actor.features_extractor
         if ext.extra_keys:
             extra = torch.cat([frames.obs[k].reshape(len(frames), -1).float() for k in ext.extra_keys], dim=1)
@@ -190,13 +200,13 @@ class ReferenceAgent(Agent):
             json.dump({"class": type(self).__name__, "seed": self.seed, "config": self.config.to_dict()}, f)
 
     @classmethod
-    def load(cls, path: str) -> ReferenceAgent:
-        """Rebuild an agent written by :meth:`save`."""
+    def load(cls, path: str, device: str = "auto") -> ReferenceAgent:
+        """Rebuild an agent written by :meth:`save`, on ``device`` (whatever device it was saved from)."""
         with open(os.path.join(path, "agent.json")) as f:
             meta = json.load(f)
         config = {k: v for k, v in meta["config"].items() if k not in cls.FIXED}
-        agent = cls(None, None, seed=meta["seed"], **config)
-        agent.model = SafeSAC.load(os.path.join(path, "sac.zip"), device="cpu")
+        agent = cls(None, None, seed=meta["seed"], device=device, **config)
+        agent.model = SafeSAC.load(os.path.join(path, "sac.zip"), device=agent.device)
         agent.model.veto_report = agent.note_veto
         agent.observation_space = agent.model.observation_space
         agent.action_space = agent.model.action_space
@@ -218,6 +228,23 @@ class ReferenceAgent(Agent):
     def backbone(self) -> Any:
         """The policy's backbone (with its adapters)."""
         return self.model.actor.features_extractor.backbone
+
+
+def frames_on(frames: Any, device: Any) -> Any:
+    """``frames`` (``LoggedFrames``) with what pre-training feeds the model on ``device``.
+
+    Tokens, observations, actions, labels and costs move; the episode and step indices stay on the
+    CPU, where pre-training builds its index tensors. On the CPU, ``frames`` itself is returned.
+    """
+    device = torch.device(device)
+    if frames is None or device.type == "cpu":
+        return frames
+    return dataclasses.replace(
+        frames,
+        tokens={k: v.to(device) for k, v in frames.tokens.items()},
+        obs={k: v.to(device) for k, v in frames.obs.items()},
+        actions=frames.actions.to(device), labels=frames.labels.to(device), costs=frames.costs.to(device),
+    )
 
 
 def _untransposed(space: gym.spaces.Dict) -> gym.spaces.Dict:

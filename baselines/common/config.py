@@ -20,6 +20,13 @@ class AgentConfig:
     """
 
     # ---- representation ------------------------------------------------------------------------
+    backbone: str | None = None
+    """open_clip model name of the backbone (e.g. ``"ViT-B-32"``); ``None``: the embedded default."""
+    backbone_pretrained: str | None = "default"
+    """Weights of the backbone (``load_backbone``'s ``pretrained``): ``"default"`` (the embedded
+    checkpoint; default model only), an open_clip pretrained tag (e.g. ``"laion2b_s34b_b79k"`` for
+    ViT-B-32, downloaded by open_clip where the network allows), a local checkpoint path, or ``None``
+    (random weights)."""
     adapter: str | None = "lora"
     """Adapter kind added to the frozen vision tower (``"lora"``, ``"bottleneck"``) or ``None``."""
     adapter_rank: int = 4
@@ -39,6 +46,13 @@ class AgentConfig:
     ``"both"`` (``BackboneExtractor``)."""
     pool_embedding: bool = True
     """With a pooling head, append each camera's pooled embedding to the head's output."""
+    keypoint_features: int = 0
+    """Learned token projections read at each ``"spatial_softmax"`` keypoint (what is there, not only where)."""
+    instruction: bool = True
+    """Feed the instruction embedding to the policy (``False``: the policy ignores the instruction)."""
+    object_keypoints: bool = False
+    """Add each camera's object location and depth from the backbone's object head (fitted on every
+    category with the spatial objective; ``safeadapt_bench.backbones.object_head``)."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 
@@ -132,6 +146,12 @@ class AgentConfig:
         self.net_arch = tuple(int(w) for w in self.net_arch)
         if self.pool not in POOLS:
             raise ValueError(f"AgentConfig: unknown pool {self.pool!r}; choose one of {list(POOLS)}.")
+        if self.backbone is not None and self.backbone_pretrained == "default":
+            raise ValueError(
+                f"AgentConfig: backbone={self.backbone!r} needs backbone_pretrained: an open_clip pretrained "
+                "tag (e.g. 'laion2b_s34b_b79k' or 'openai' for ViT-B-32), a local checkpoint path, or None "
+                "for random weights; 'default' is the embedded backbone's own checkpoint."
+            )
         if (self.veto or self.lagrangian) and not self.cost_critic:
             raise ValueError("AgentConfig: veto and lagrangian need cost_critic=True.")
         if self.false_veto_rate is not None:

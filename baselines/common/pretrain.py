@@ -175,6 +175,7 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     heads = None
     if contrastive:
         heads = _Losses(ext.backbone.embed_dim, s.window * (frames.obs["proprio"].shape[-1] + frames.actions.shape[-1]))
+        heads = heads.to(model.device)
     params = [p for p in model.actor.parameters() if p.requires_grad] if (contrastive or s.behaviour_cloning) else []
     params += list(heads.parameters()) if heads is not None else []
     params += list(model.cost_critic.parameters()) if cost_critic else []

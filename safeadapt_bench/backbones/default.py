@@ -65,3 +65,34 @@ class PretrainConfig:
     shift: int = 3
     position_fraction: float = 1 / 3
     model_name: str = DEFAULT_MODEL
+
+
+@dataclass
+class SpatialConfig:
+    """Settings of :func:`spatial_finetune` (the defaults made the shipped checkpoint).
+
+    Attributes:
+        seed: seeds torch, caption draws and batch order.
+        episodes: scripted grasps rendered for the view set (category ``i % 10``).
+        every: keep every ``every``-th step of each grasp.
+        steps: optimiser steps.
+        batch_size: frames per step (each gives a front and a wrist image).
+        lr: peak AdamW learning rate (warm-up, then cosine decay to 0).
+        warmup: warm-up steps.
+        sigma: width of the keypoint target, in patches.
+        shift: random translation augmentation, px (the keypoint target moves with it).
+        keypoint_weight / depth_weight / caption_weight: loss weights.
+    """
+
+    seed: int = 0
+    episodes: int = 100
+    every: int = 3
+    steps: int = 800
+    batch_size: int = 64
+    lr: float = 3e-4
+    warmup: int = 50
+    sigma: float = 0.6
+    shift: int = 3
+    keypoint_weight: float = 1.0
+    depth_weight: float = 2.0
+    caption_weight: float = 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -14,9 +15,18 @@ from torch import nn
 from safeadapt_bench.backbones.checkpoint import read_checkpoint, write_checkpoint
 from safeadapt_bench.backbones.default import DEFAULT_CHECKPOINT, DEFAULT_MODEL, register_default_config
 from safeadapt_bench.backbones.depth import DEPTH_MODES, DepthPatchConv, install_depth_stem
+from safeadapt_bench.backbones.object_head import PREFIX as OBJECT_HEAD_PREFIX
+from safeadapt_bench.backbones.object_head import ObjectHead
 
-#: Metric depth (metres) is clipped to this range and mapped to [-1, 1].
+#: Metric depth (metres) is clipped to this range and mapped to [-1, 1] (the ``"linear"`` encoding of
+#: checkpoints written before the wrist camera).
 DEPTH_RANGE: tuple[float, float] = (0.3, 2.3)
+#: How metric depth becomes the depth channel: ``(kind, (lo, hi))``, clipped to ``[lo, hi]`` metres and
+#: mapped to [-1, 1] linearly or in log depth. ``"log"`` resolves the wrist camera's 4-40 cm as well as
+#: the front camera's 0.4-2.8 m; ``"linear"`` flattens everything nearer than 30 cm.
+DEPTH_ENCODINGS: dict[str, tuple[float, float]] = {"linear": DEPTH_RANGE, "log": (0.02, 3.0)}
+#: The encoding of new models (random weights, open_clip tags); a checkpoint carries its own.
+DEFAULT_DEPTH_ENCODING = "log"
 
 
 class Backbone(nn.Module):
@@ -27,11 +37,18 @@ class Backbone(nn.Module):
         model_name: the open_clip model name.
         pretrained: where the weights came from (``"default"``, a tag, a path or ``"none"``).
         depth_mode: one of ``DEPTH_MODES``.
+        depth_encoding: how metric depth is normalised (a key of ``DEPTH_ENCODINGS``).
     """
 
-    def __init__(self, clip: nn.Module, model_name: str, *, pretrained: str = "none", depth: str = "channel"):
+    def __init__(self, clip: nn.Module, model_name: str, *, pretrained: str = "none", depth: str = "channel",
+                 depth_encoding: str = DEFAULT_DEPTH_ENCODING):
         super().__init__()
+        if depth_encoding not in DEPTH_ENCODINGS:
+            raise ValueError(f"Unknown depth encoding {depth_encoding!r}; choose one of {list(DEPTH_ENCODINGS)}.")
+        self.depth_encoding = depth_encoding
         self.clip = clip
+        #: The object head shipped with the checkpoint (``None``: the backbone has none).
+        self.object_head: ObjectHead | None = None
         self.model_name = model_name
         self.pretrained = pretrained
         self.depth_mode = depth
@@ -83,13 +100,18 @@ class Backbone(nn.Module):
         x = (x - self.mean.to(x.device)) / self.std.to(x.device)
         if depth is None or self.depth_mode == "none":
             return x
-        d = _channels_first(depth, 1, "depth").float()
-        lo, hi = DEPTH_RANGE
-        d = (d.clamp(lo, hi) - (lo + hi) / 2) / ((hi - lo) / 2)
-        d = _resize(d, self.image_size)
+        d = _resize(self.normalize_depth(_channels_first(depth, 1, "depth").float()), self.image_size)
         if d.shape[0] != x.shape[0]:
             raise ValueError(f"rgb and depth batch sizes differ ({x.shape[0]} vs {d.shape[0]}).")
         return torch.cat([x, d], dim=1)
+
+    def normalize_depth(self, depth: torch.Tensor) -> torch.Tensor:
+        """Metric depth -> the depth channel in [-1, 1] (see ``DEPTH_ENCODINGS``)."""
+        lo, hi = DEPTH_ENCODINGS[self.depth_encoding]
+        d = depth.clamp(lo, hi)
+        if self.depth_encoding == "log":
+            d, lo, hi = d.log(), math.log(lo), math.log(hi)
+        return (d - (lo + hi) / 2) / ((hi - lo) / 2)
 
     @property
     def tokenizer(self):
@@ -200,12 +222,15 @@ class Backbone(nn.Module):
             "model_name": self.model_name,
             "depth": self.depth_mode,
             "pretrained": str(self.pretrained),
-            "depth_range": json.dumps(DEPTH_RANGE),
+            "depth_range": json.dumps(DEPTH_ENCODINGS[self.depth_encoding]),
+            "depth_encoding": self.depth_encoding,
         }
         sparse = {"token_embedding.weight": keep_token_rows} if keep_token_rows is not None else None
-        return write_checkpoint(
-            path, self.clip.state_dict(), meta, sparse_rows=sparse, dtype=torch.float16 if compact else None
-        )
+        state = dict(self.clip.state_dict())
+        if self.object_head is not None:
+            state.update({OBJECT_HEAD_PREFIX + k: v for k, v in self.object_head.state_dict().items()})
+            meta["object_head_cameras"] = ",".join(self.object_head.cameras)
+        return write_checkpoint(path, state, meta, sparse_rows=sparse, dtype=torch.float16 if compact else None)
 
 
 def _channels_first(x: torch.Tensor, channels: int, what: str) -> torch.Tensor:
@@ -361,9 +386,16 @@ def load_backbone(
             clip = open_clip.create_model(model_name, pretrained=None)
         finally:
             logging.getLogger().setLevel(level)
-    backbone = Backbone(clip, model_name, pretrained=source, depth=depth)
+    # checkpoints written before depth encodings were stored used the linear one
+    encoding = meta.get("depth_encoding", "linear") if sd is not None else DEFAULT_DEPTH_ENCODING
+    backbone = Backbone(clip, model_name, pretrained=source, depth=depth, depth_encoding=encoding)
     if sd is not None:
+        head = {k[len(OBJECT_HEAD_PREFIX):]: sd.pop(k) for k in list(sd) if k.startswith(OBJECT_HEAD_PREFIX)}
         _load_state(backbone.clip, sd, source, model_name)
+        if head:
+            cameras = tuple(meta.get("object_head_cameras", "front,wrist").split(","))
+            backbone.object_head = ObjectHead(backbone.vision_width, backbone.grid_size, cameras)
+            backbone.object_head.load_state_dict({k: v.float() for k, v in head.items()})
     backbone.freeze(freeze)
     backbone.eval()
     return backbone.to(device)

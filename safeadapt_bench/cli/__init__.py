@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (
     "perf",
     "run",
     "report",
+    "compare",
     "agents",
     "backbone",
     "collect",

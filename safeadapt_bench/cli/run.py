@@ -42,6 +42,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="keep rollout videos of the final evaluations (default: the suite's choice; on except "
         "for smoke, where filming costs more than 5%% of the time)",
     )
+    p.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="torch device of the agents: auto (CUDA where torch sees a GPU, else CPU), cpu, cuda or cuda:N "
+        "(default: the suite's, auto for the named suites); not part of the cells' configuration",
+    )
+    p.add_argument(
+        "--compare-to",
+        metavar="REF_DIR",
+        default=None,
+        help="after the sweep, compare its records with those of REF_DIR (as `safeadapt-bench compare`) "
+        "and print whether it reproduced them; exit status 3 when it did not",
+    )
     p.add_argument("--list-suites", action="store_true", help="list the named suites and exit")
     p.set_defaults(func=run)
 
@@ -70,6 +84,13 @@ def build_suite(args: argparse.Namespace):  # -> Suite
         changes["seeds"] = tuple(args.seeds)
     if getattr(args, "videos", None) is not None:
         changes["videos"] = args.videos
+    if getattr(args, "device", None) is not None:
+        from safeadapt_bench.harness.devices import check_device
+
+        try:
+            changes["device"] = check_device(args.device)
+        except ValueError as err:
+            raise SuiteError(f"--device: {err}") from None
     overrides = {
         k: v for k, v in (("env_factory", args.env_factory), ("dataset_provider", args.dataset_provider)) if v
     }
@@ -108,7 +129,7 @@ def print_plan(suite, results_path: str) -> None:
         f"updates={s.pretrain_updates} seconds={s.pretrain_seconds}, adapt {s.adapt_env_steps} env steps"
         f"{'' if s.adapt_seconds is None else f' / {s.adapt_seconds} s'}, eval every {s.eval_every} "
         f"steps x {s.eval_episodes} episodes, final {s.final_eval_episodes} episodes per split, "
-        f"videos {'on' if suite.videos else 'off'}"
+        f"videos {'on' if suite.videos else 'off'}, device {suite.device}"
     )
     for agent, status in agent_status(suite).items():
         console.print(
@@ -165,6 +186,13 @@ def run(args: argparse.Namespace) -> int:
     from safeadapt_bench.harness.executors import make_executor
     from safeadapt_bench.harness.sweep import run_sweep
 
+    if args.executor == "local":  # fail before running anything when the device is not there
+        from safeadapt_bench.harness.devices import resolve_device
+
+        resolve_device(suite.device)
+    if args.compare_to and not os.path.exists(os.path.join(args.compare_to, "manifest.json")):
+        raise FileNotFoundError(f"--compare-to {args.compare_to}: not a results directory (no manifest.json).")
+
     try:
         executor = make_executor(
             args.executor, workers=args.workers, address=args.address, num_gpus_per_cell=args.gpus_per_cell
@@ -190,4 +218,11 @@ def run(args: argparse.Namespace) -> int:
 
         out = build_report(results_path, agent_order=suite.agents)
         print(f"tables and plots in {out}")
+    if args.compare_to:
+        from safeadapt_bench.harness.compare import compare_results
+
+        comparison = compare_results(results_path, args.compare_to)
+        print(comparison.report())
+        if not comparison.reproduced:
+            return 1
     return 1 if result.failed else 0

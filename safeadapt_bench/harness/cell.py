@@ -14,9 +14,10 @@ from typing import Any
 
 from safeadapt_bench.agents.budget import Budget
 from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
+from safeadapt_bench.harness.devices import resolve_device, takes_device
 from safeadapt_bench.harness.metrics import CURVE_SERIES, pooled, ratio, time_to_threshold
 from safeadapt_bench.harness.monitor import Film, SafetyMonitor, cost_limit_of, evaluate, summarize
-from safeadapt_bench.harness.records import SCHEMA_VERSION, provenance
+from safeadapt_bench.harness.records import SCHEMA_VERSION, provenance, split_volatile
 from safeadapt_bench.harness.safety import (
     MultiplierTrace,
     provide_logs,
@@ -178,6 +179,7 @@ def run_cell(
     on_progress: Callable[[str], None] | None = None,
     checkpoint_dir: str | None = None,
     videos: bool = True,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Run one cell and return its record (a JSON-ready dict; see ``safeadapt_bench.harness.records``).
 
@@ -185,7 +187,10 @@ def run_cell(
     ``settings.save_agent``, the adapted agent is saved under ``checkpoint_dir/<cell_id>/agent``.
     With ``videos``, the first episode of each final evaluation is filmed (front camera, and wrist
     where the env has one): ``record["videos"]`` lists them and ``record["_files"]`` holds their MP4
-    bytes by path, which :meth:`ResultsDir.write` stores next to the record.
+    bytes by path, which :meth:`ResultsDir.write` stores next to the record. ``device`` (``"auto"``,
+    ``"cpu"``, ``"cuda[:N]"``) is resolved here and given to agents whose constructor takes a ``device``
+    keyword (unless ``agent_kwargs`` names one); ``provenance.device`` states it (``None``: the agent
+    takes none).
     """
     t_cell = time.perf_counter()
     s, task = spec.settings, spec.task
@@ -205,10 +210,11 @@ def run_cell(
             train_env.observation_space,
             f"{train_id} (obs_mode={task.obs_mode!r}, robot={task.adapt_robot!r})",
         )
-        agent = agent_cls(
-            train_env.observation_space, train_env.action_space, seed=spec.seed,
-            **{**suite_agent_kwargs(agent_cls, s), **spec.agent_kwargs},
-        )
+        agent_kwargs, used_device = {**suite_agent_kwargs(agent_cls, s), **spec.agent_kwargs}, None
+        if takes_device(agent_cls):
+            used_device = resolve_device(agent_kwargs.setdefault("device", device))
+            agent_kwargs["device"] = used_device
+        agent = agent_cls(train_env.observation_space, train_env.action_space, seed=spec.seed, **agent_kwargs)
         trainable, total = (int(x) for x in agent.trainable_parameters())
         has_backbone = hasattr(agent, "backbone") and agent.backbone() is not None
         probe_initial, probe_initial_details = _probe(probe_fn, agent)
@@ -359,7 +365,10 @@ def run_cell(
         "forgetting": (probe_initial - probe_final) if None not in (probe_initial, probe_final) else None,
         **safety_metrics(learning, [final_train, final_heldout], monitor.step_costs, pretrain_stats, adapt_stats),
     }
+    agent_stats, agent_timing = split_volatile(
+        {"pretrain": pretrain_stats, "adapt": adapt_stats, "last_callback": clock["agent"]})
     timing = {
+        "agent_stats": agent_timing,
         "dataset_seconds": dataset_seconds,
         "pretrain_seconds": pretrain_seconds,
         "adapt_seconds": adapt_total,
@@ -392,10 +401,10 @@ def run_cell(
             "probe": {"initial": probe_initial_details, "final": probe_final_details},
         },
         "dataset": dataset_summary(dataset),
-        "agent_stats": {"pretrain": pretrain_stats, "adapt": adapt_stats, "last_callback": clock["agent"]},
+        "agent_stats": agent_stats,
         "videos": video_list,
         "notes": notes,
         "timing": timing,
-        "provenance": provenance(),
+        "provenance": {**provenance(), "device": used_device, "mujoco_gl": os.environ.get("MUJOCO_GL")},
         "_files": video_files,
     }

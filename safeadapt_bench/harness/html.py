@@ -87,7 +87,7 @@ def _settings(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def _provenance(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     prov = [r.get("provenance") or {} for r in records]
-    out = [(k, _values([p.get(k) for p in prov])) for k in ("git_sha", "python", "executor")]
+    out = [(k, _values([p.get(k) for p in prov])) for k in ("git_sha", "python", "executor", "device", "mujoco_gl")]
     for k in ("cpu", "cpu_count", "memory_gib", "gpu", "os"):
         out.append((f"hardware.{k}", _values([(p.get("hardware") or {}).get(k) for p in prov])))
     names = list(dict.fromkeys(n for p in prov for n in p.get("packages") or {}))

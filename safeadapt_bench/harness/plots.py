@@ -1,8 +1,11 @@
 """Paper-ready figures (PNG and PDF, Agg backend) built from cell records alone.
 
 Figures: learning curves (success and cost vs env steps and vs wall time, IQM with 95% bootstrap
-bands), a safety/performance Pareto scatter, train vs held-out success bars, adaptation-time bars,
-rliable interval estimates and probability of improvement.
+bands), a safety/performance Pareto scatter, train vs held-out success bars, a per-category success
+heat-map (train and held-out categories), adaptation-time bars, rliable interval estimates and
+probability of improvement. Success axes span [0, 1] in every figure. Uncertainty (bands, error
+bars, intervals) is drawn only for agents with at least :data:`MIN_SEEDS_FOR_BANDS` seeds: with
+fewer, a bootstrap interval says little, so the point estimate stands alone.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ from safeadapt_bench.harness.leaderboard import (
 CURVE_REPS = 500
 #: Grid points of interpolated learning curves.
 GRID_POINTS = 21
+#: Seeds (runs) an agent needs before a figure shows its uncertainty band, error bar or interval.
+MIN_SEEDS_FOR_BANDS = 3
+#: Axis limits of a success rate.
+SUCCESS_LIMITS = (0.0, 1.0)
+
+
+def _is_success(metric: str) -> bool:
+    return metric.startswith("success")
 
 
 def _plot_utils() -> Any:
@@ -58,14 +69,29 @@ def _pyplot():
     return plt
 
 
-def _save(fig: Any, out_dir: str, name: str) -> list[str]:
+#: Figure formats written, and the metadata each is saved with: no creation date, no producer version, so
+#: that rebuilding a figure from the same records gives the same bytes (``make quick`` leaves no tracked
+#: file modified). PNG keeps no ``Software`` key; PDF no ``CreationDate`` and a fixed ``Producer``; SVG
+#: no ``Date`` (and a fixed id salt, ``svg.hashsalt``).
+FIGURE_METADATA: dict[str, dict[str, Any]] = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": "safeadapt-bench", "Creator": "safeadapt-bench"},
+    "svg": {"Date": None, "Creator": "safeadapt-bench"},
+}
+#: Formats :func:`make_plots` writes by default.
+FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
+
+
+def _save(fig: Any, out_dir: str, name: str, formats: Sequence[str] = FIGURE_FORMATS) -> list[str]:
+    """Write ``fig`` as ``out_dir/name.<ext>`` per format, with :data:`FIGURE_METADATA` (reproducible bytes)."""
     plt = _pyplot()
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    for ext in ("png", "pdf"):
-        path = os.path.join(out_dir, f"{name}.{ext}")
-        fig.savefig(path, dpi=200)
-        paths.append(path)
+    with plt.rc_context({"svg.hashsalt": "safeadapt-bench"}):
+        for ext in formats:
+            path = os.path.join(out_dir, f"{name}.{ext}")
+            fig.savefig(path, dpi=200, metadata=FIGURE_METADATA[ext])
+            paths.append(path)
     plt.close(fig)
     return paths
 
@@ -144,6 +170,9 @@ def plot_learning_curves(
                 point, interval = library.get_interval_estimates(
                     scores, func, reps=reps, random_state=random_state
                 )
+            for agent, arr in scores.items():  # no band from fewer than MIN_SEEDS_FOR_BANDS runs
+                if arr.shape[0] < MIN_SEEDS_FOR_BANDS:
+                    interval[agent] = np.stack([point[agent], point[agent]])
             pu.plot_sample_efficiency_curve(
                 grid,
                 point,
@@ -158,6 +187,8 @@ def plot_learning_curves(
                 marker="",
                 linewidth=1.5,
             )
+            if series == "success":
+                ax.set_ylim(*SUCCESS_LIMITS)
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
             fig.legend(
@@ -174,11 +205,16 @@ def plot_learning_curves(
 
 
 def _lb_get(lb: Any, agent: str, metric: str) -> tuple[float, float, float]:
+    """``(iqm, ci_low, ci_high)`` of a leaderboard row; the interval collapses onto the IQM when the row
+    has fewer than :data:`MIN_SEEDS_FOR_BANDS` runs (no error bar is drawn then)."""
     row = lb[(lb["agent"] == agent) & (lb["metric"] == metric)]
     if row.empty:
         return np.nan, np.nan, np.nan
     r = row.iloc[0]
-    return float(r["iqm"]), float(r["ci_low"]), float(r["ci_high"])
+    point = float(r["iqm"])
+    if "n_runs" in r and not float(r["n_runs"]) >= MIN_SEEDS_FOR_BANDS:
+        return point, point, point
+    return point, float(r["ci_low"]), float(r["ci_high"])
 
 
 def plot_pareto(
@@ -214,6 +250,10 @@ def plot_pareto(
         ax.step(*zip(*front), where="post", ls="--", color="0.5", lw=1)
     ax.set_xlabel(x_metric.replace("_", " "))
     ax.set_ylabel(y_metric.replace("_", " "))
+    if _is_success(x_metric):
+        ax.set_xlim(*SUCCESS_LIMITS)
+    if _is_success(y_metric):
+        ax.set_ylim(*SUCCESS_LIMITS)
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     return _save(fig, out_dir, "pareto")
@@ -234,9 +274,71 @@ def plot_generalisation(lb: Any, out_dir: str) -> list[str]:
         ax.bar(xs, np.nan_to_num(vals[:, 0]), width, yerr=err, capsize=2, label=label, color=f"C{k}")
     ax.set_xticks(np.arange(len(agents)), agents, rotation=20, ha="right")
     ax.set_ylabel("final success rate (IQM)")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(*SUCCESS_LIMITS)
     ax.legend(frameon=False)
     return _save(fig, out_dir, "generalisation")
+
+
+#: The final evaluations the category heat-map shows, with their column-group labels.
+CATEGORY_SPLITS: tuple[tuple[str, str], ...] = (("train", "train"), ("heldout", "held-out"))
+
+
+def category_success(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[tuple[str, str]], np.ndarray]:
+    """Final success per agent and category: ``(agents, columns, table)``.
+
+    ``columns`` are ``(split label, category)`` pairs, the train categories first, then the held-out ones
+    (prefixed by the task where a suite has several tasks); ``table[i, j]`` is the mean success of agent
+    ``i`` on column ``j`` over its seeds (``evaluations.<split>.success_by_category``), NaN where the agent
+    has no episode of that category.
+    """
+    agents = list(dict.fromkeys(r["config"]["agent"] for r in records))
+    tasks = list(dict.fromkeys(r["config"]["task"]["task"] for r in records))
+    values: dict[tuple[str, tuple[str, str]], list[float]] = {}
+    columns: dict[str, list[tuple[str, str]]] = {label: [] for _, label in CATEGORY_SPLITS}
+    for r in records:
+        task = r["config"]["task"]["task"]
+        for split, label in CATEGORY_SPLITS:
+            by_cat = ((r.get("evaluations") or {}).get(split) or {}).get("success_by_category") or {}
+            for cat, v in by_cat.items():
+                col = (label, cat if len(tasks) == 1 else f"{task}/{cat}")
+                if col not in columns[label]:
+                    columns[label].append(col)
+                if v is not None:
+                    values.setdefault((r["config"]["agent"], col), []).append(float(v))
+    cols = [c for label in columns for c in sorted(columns[label], key=lambda c: c[1])]
+    table = np.full((len(agents), len(cols)), np.nan)
+    for i, a in enumerate(agents):
+        for j, c in enumerate(cols):
+            if values.get((a, c)):
+                table[i, j] = float(np.mean(values[(a, c)]))
+    return agents, cols, table
+
+
+def plot_category_success(records: Sequence[dict[str, Any]], out_dir: str) -> list[str]:
+    """``category_success``: heat-map of final success per agent (rows) and category (columns), train
+    categories then held-out ones, colour scale fixed to [0, 1], each cell annotated with its value."""
+    agents, cols, table = category_success(records)
+    if not cols:
+        return []
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(3.5, 0.55 * len(cols) + 2.0), max(1.6, 0.4 * len(agents) + 1.1)))
+    image = ax.imshow(np.ma.masked_invalid(table), cmap="viridis", vmin=SUCCESS_LIMITS[0], vmax=SUCCESS_LIMITS[1],
+                      aspect="auto")
+    for i in range(len(agents)):
+        for j in range(len(cols)):
+            if np.isfinite(table[i, j]):
+                ax.text(j, i, f"{table[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if table[i, j] < 0.6 else "black")
+    ax.set_xticks(np.arange(len(cols)), [c for _, c in cols], rotation=45, ha="right")
+    ax.set_yticks(np.arange(len(agents)), agents)
+    n_train = sum(1 for label, _ in cols if label == CATEGORY_SPLITS[0][1])
+    if 0 < n_train < len(cols):
+        ax.axvline(n_train - 0.5, color="white", lw=2)
+    for label in dict.fromkeys(lbl for lbl, _ in cols):
+        idx = [j for j, (lbl, _) in enumerate(cols) if lbl == label]
+        ax.text(float(np.mean(idx)), -0.7, f"{label} categories", ha="center", va="bottom", fontsize=8)
+    fig.colorbar(image, ax=ax, label="final success rate", fraction=0.05, pad=0.02)
+    return _save(fig, out_dir, "category_success")
 
 
 def plot_adaptation_time(lb: Any, df: Any, out_dir: str) -> list[str]:
@@ -297,9 +399,10 @@ def plot_intervals(records: Sequence[dict[str, Any]], out_dir: str, reps: int = 
             scores = score_matrix(df, a, m)
             if scores.size:
                 p, i = interval_estimates({a: scores}, reps=reps)
-                point[a][j], interval[a][:, j] = p[a][0], i[a][:, 0]
+                point[a][j] = p[a][0]
+                interval[a][:, j] = i[a][:, 0] if scores.shape[0] >= MIN_SEEDS_FOR_BANDS else p[a][0]
     row_height = max(0.45, 1.8 / len(agents))
-    fig, _ = pu.plot_interval_estimates(
+    fig, axes = pu.plot_interval_estimates(
         point,
         interval,
         metric_names=[n for _, n in names],
@@ -310,6 +413,14 @@ def plot_intervals(records: Sequence[dict[str, Any]], out_dir: str, reps: int = 
         row_height=row_height,
         xlabel_y_coordinate=-0.5 / (row_height * len(agents)),
     )
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, (m, _) in zip(np.atleast_1d(axes), names):
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+        if _is_success(m):
+            ax.set_xlim(*SUCCESS_LIMITS)
+            ax.set_xticks([0.0, 0.5, 1.0])
+    fig.subplots_adjust(wspace=0.3)  # neighbouring panels' end labels stay apart
     paths = _save(fig, out_dir, "interval_estimates")
     plt.close("all")
     return paths
@@ -337,6 +448,9 @@ def plot_probability_of_improvement(
         point, interval = library.get_interval_estimates(
             pairs, metrics.probability_of_improvement, reps=reps, random_state=random_state
         )
+    for pair, (x, y) in pairs.items():  # no interval from fewer than MIN_SEEDS_FOR_BANDS runs a side
+        if min(x.shape[0], y.shape[0]) < MIN_SEEDS_FOR_BANDS:
+            interval[pair] = np.stack([point[pair], point[pair]])
     fig, ax = plt.subplots(figsize=(4.0, 0.5 + 0.45 * len(pairs)))
     pu.plot_probability_of_improvement(
         point,
@@ -360,6 +474,7 @@ def make_plots(
         "learning_curves": plot_learning_curves(records, out_dir, reps=min(reps, CURVE_REPS)),
         "pareto": plot_pareto(lb, out_dir),
         "generalisation": plot_generalisation(lb, out_dir),
+        "category_success": plot_category_success(records, out_dir),
         "adaptation_time": plot_adaptation_time(lb, df, out_dir),
         "interval_estimates": plot_intervals(records, out_dir, reps=reps),
         "probability_of_improvement": plot_probability_of_improvement(records, out_dir, reps=reps),

@@ -11,8 +11,9 @@ Layout of a results directory::
 A record's sections: ``schema_version``, ``cell_id``, ``config`` (the full cell spec), ``seed``,
 ``agent``, ``metrics`` (deterministic scalars), ``curves`` (learning curves), ``evaluations``,
 ``agent_stats``, ``videos`` (rollout videos of the final evaluation: split, camera, path relative to
-the results directory, episode seed, frames, fps), ``notes``, ``timing`` (every wall-clock quantity)
-and ``provenance`` (versions, git SHA, hardware, executor, timestamps). Two runs of the same cell with
+the results directory, episode seed, frames, fps), ``notes``, ``timing`` (every wall-clock quantity,
+among them the agent's own under ``timing.agent_stats``: see :func:`split_volatile`) and ``provenance``
+(versions, git SHA, hardware, torch device, render backend, executor, timestamps). Two runs of the same cell with
 a deterministic agent give identical records apart from ``timing`` and ``provenance`` (see
 :func:`comparable`), whichever executor ran them.
 """
@@ -190,6 +191,31 @@ def provenance(executor: str | None = None) -> dict[str, Any]:
         "executor": executor,
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def is_volatile_key(key: str) -> bool:
+    """Whether an agent statistic named ``key`` depends on the run rather than the cell: a wall-clock
+    figure (``seconds``, ``*_seconds``, ``wall*``) or a cache hit (``*from_cache``)."""
+    k = str(key).lower()
+    return k == "seconds" or k.endswith("_seconds") or k.startswith("wall") or k.endswith("from_cache")
+
+
+def split_volatile(stats: Any) -> tuple[Any, dict[str, Any]]:
+    """``(kept, moved)``: ``stats`` without its :func:`is_volatile_key` entries (at any depth), and those
+    entries in the same nesting. The harness files ``moved`` under ``timing.agent_stats``, so that an
+    agent's wall-clock figures never reach the compared part of a record."""
+    if not isinstance(stats, dict):
+        return stats, {}
+    kept: dict[str, Any] = {}
+    moved: dict[str, Any] = {}
+    for k, v in stats.items():
+        if is_volatile_key(k):
+            moved[k] = v
+            continue
+        kept[k], sub = split_volatile(v)
+        if sub:
+            moved[k] = sub
+    return kept, moved
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:

@@ -236,6 +236,9 @@ class Suite:
         videos: keep rollout videos of the final evaluations by default (``run --videos`` /
             ``--no-videos`` override it). Off only where filming was measured to cost more than 5%
             of the suite's time. Not part of any cell's configuration.
+        device: torch device of the agents (``safeadapt_bench.harness.devices``): ``"auto"`` (CUDA
+            where torch sees a GPU, else CPU), ``"cpu"`` or ``"cuda[:N]"``; ``run --device`` overrides
+            it. Not part of any cell's configuration; each record states the device in ``provenance``.
     """
 
     name: str
@@ -247,8 +250,15 @@ class Suite:
     description: str = ""
     aliases: dict[str, str] = field(default_factory=dict)
     videos: bool = True
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        from safeadapt_bench.harness.devices import check_device
+
+        try:
+            object.__setattr__(self, "device", check_device(self.device))
+        except ValueError as err:
+            raise SuiteError(f"Suite {self.name!r}: {err}") from None
         if not self.agents or not self.tasks or not self.seeds:
             raise SuiteError(f"Suite {self.name!r} needs at least one agent, task and seed.")
         for t in self.tasks:
@@ -306,6 +316,29 @@ SAFETY_ABLATION_KWARGS: dict[str, dict[str, Any]] = {
     "safe-adapter-fixed-threshold": {"fixed_threshold": True, "veto_threshold": 0.3},
     "safe-adapter-best-q": {"veto_choice": "best_q"},
 }
+
+#: Tasks of the ``standard`` suites.
+STANDARD_TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec("Lift", obs_mode="rgbd", camera_size=84),
+    TaskSpec("PickPlace", obs_mode="rgbd", camera_size=84),
+    TaskSpec("LiftAmong", obs_mode="rgbd", camera_size=84),
+)
+#: Budgets of the ``standard`` suites: at most 1 hour per cell on one GPU. The wall-clock caps bound
+#: it: 10 min of pre-training and 35 min of adaptation (evaluation excluded), leaving about 15 min for
+#: the evaluations (at most 6 curve points x 10 episodes and 2 x 50 final episodes: 40k env steps on
+#: PickPlace's 250-step episodes). Estimated, not yet measured on a GPU: the caps hold whatever the
+#: speed, but where they bind, the step budget is not reached and records depend on the machine.
+STANDARD_SETTINGS = Settings(
+    dataset_episodes=200,
+    pretrain_seconds=600.0,
+    adapt_env_steps=50_000,
+    adapt_seconds=2100.0,
+    eval_every=10_000,
+    eval_episodes=10,
+    final_eval_episodes=50,
+)
+#: ``agent_kwargs`` of the reference agents for open_clip's ViT-B-32 backbone (``standard-vit-b-32``).
+VIT_B_32: dict[str, Any] = {"backbone": "ViT-B-32", "backbone_pretrained": "laion2b_s34b_b79k"}
 
 #: Named suites.
 SUITES: dict[str, Suite] = {
@@ -370,21 +403,21 @@ SUITES: dict[str, Suite] = {
         Suite(
             "standard",
             agents=REFERENCE,
-            tasks=(
-                TaskSpec("Lift", obs_mode="rgbd", camera_size=84),
-                TaskSpec("PickPlace", obs_mode="rgbd", camera_size=84),
-                TaskSpec("LiftAmong", obs_mode="rgbd", camera_size=84),
-            ),
+            tasks=STANDARD_TASKS,
             seeds=(0, 1, 2, 3, 4),
-            settings=Settings(
-                dataset_episodes=200,
-                pretrain_seconds=1800.0,
-                adapt_env_steps=50_000,
-                eval_every=5000,
-                eval_episodes=10,
-                final_eval_episodes=50,
-            ),
-            description="One GPU: the four reference agents on Lift, PickPlace and LiftAmong (grounding), 5 seeds.",
+            settings=STANDARD_SETTINGS,
+            description="One GPU: the four reference agents on Lift, PickPlace and LiftAmong (grounding), 5 seeds, "
+            "at most 1 hour per cell.",
+        ),
+        Suite(
+            "standard-vit-b-32",
+            agents=REFERENCE,
+            tasks=STANDARD_TASKS,
+            seeds=(0, 1, 2, 3, 4),
+            settings=STANDARD_SETTINGS,
+            agent_kwargs={a: dict(VIT_B_32) for a in REFERENCE},
+            description="`standard` on open_clip's ViT-B-32 (LAION-2B weights, downloaded by open_clip) instead of "
+            "the embedded backbone.",
         ),
         Suite(
             "cross-embodiment",
@@ -470,6 +503,7 @@ def suite_from_dict(data: Any, source: str = "suite") -> Suite:
         description=str(data.get("description", "")),
         aliases=aliases,
         videos=_bool(data.get("videos", True), f"{source}: 'videos'"),
+        device=data.get("device", "auto"),
     )
 
 

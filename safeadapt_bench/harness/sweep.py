@@ -10,6 +10,7 @@ from typing import Any
 
 from safeadapt_bench.agents.registry import check_obs_keys, resolve_agent
 from safeadapt_bench.harness.cell import resolve_dataset_provider, resolve_env_factory, resolve_probe
+from safeadapt_bench.harness.devices import check_device
 from safeadapt_bench.harness.progress import SweepProgress, no_bars
 from safeadapt_bench.harness.records import ResultsDir
 from safeadapt_bench.harness.suites import CellSpec, Suite
@@ -91,13 +92,15 @@ def run_sweep(
     probe: Any = None,
     progress: bool = True,
     videos: bool | None = None,
+    device: str | None = None,
     on_cell: Callable[[CellSpec, dict[str, Any] | None, str | None], None] | None = None,
 ) -> SweepResult:
     """Run every unfinished cell of ``suite`` and store records under ``results_path``.
 
     Finished cells (same config) are skipped, so an interrupted sweep resumes where it stopped.
     ``env_factory``, ``dataset_provider`` and ``probe`` override the suite's settings (import paths or
-    picklable callables). ``videos`` (default ``suite.videos``) keeps rollout videos; it does not enter the cell config.
+    picklable callables). ``videos`` (default ``suite.videos``) keeps rollout videos, and ``device`` (default
+    ``suite.device``) is the agents' torch device; neither enters the cell config.
     """
     from safeadapt_bench.harness.executors import LocalExecutor
 
@@ -115,6 +118,9 @@ def run_sweep(
     }
     if not (suite.videos if videos is None else videos):
         overrides["videos"] = False
+    chosen_device = suite.device if device is None else check_device(device)
+    if chosen_device != "auto":
+        overrides["device"] = chosen_device
     if suite.settings.save_agent:
         overrides["checkpoint_dir"] = os.path.join(results.path, "agents")
     bar = SweepProgress(len(todo), len(done)) if progress else None

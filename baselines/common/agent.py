@@ -56,6 +56,13 @@ class ReferenceAgent(Agent):
     required_obs_keys: ClassVar[tuple[str, ...]] = ("rgb", "depth", "proprio", "instruction")
     #: Config fields that define the agent.
     FIXED: ClassVar[dict[str, Any]] = {}
+    #: Suite settings the harness passes as keyword arguments (``safeadapt_bench.harness.cell``).
+    SUITE_SETTINGS: ClassVar[tuple[str, ...]] = ("false_veto_rate",)
+
+    @property
+    def wants_log_mix(self) -> bool:
+        """Whether the harness should give this agent the suite's mixed logs (``settings.log_mix``)."""
+        return bool(self.config.cost_critic and self.config.mixed_logs)
 
     def __init__(self, observation_space: Any, action_space: Any, *, seed: int = 0, device: str = "auto",
                  **kwargs: Any) -> None:
@@ -107,28 +114,32 @@ class ReferenceAgent(Agent):
             cost_critic=c.cost_critic, cost_gamma=c.cost_gamma, lagrangian=c.lagrangian,
             cost_limit=c.cost_limit, lagrange_lr=c.lagrange_lr, lagrange_init=c.lagrange_init,
             veto=c.veto, veto_threshold=c.veto_threshold, veto_candidates=c.veto_candidates, veto_choice=c.veto_choice,
-            veto_report=self.note_veto, **c.extra,
+            veto_report=self.note_veto, veto_enforce=c.veto_enforce, **c.extra,
         )
 
     # ------------------------------------------------------------------ the interface
     def logged_frames(self, dataset: Any) -> Any:
         """Every step of ``dataset`` (an ``OfflineDataset``) as the policy sees it, the frozen part of the
         image path computed once (and cached; see ``baselines.common.frames``)."""
-        from safeadapt_bench.baselines.common.frames import logged_frames
+        from safeadapt_bench.baselines.common.frames import concat_frames, logged_frames, tag_source
+        from safeadapt_bench.data.mixed import MixedLogs
 
         keys = list(self.model.observation_space.spaces)
         ext = self.model.actor.features_extractor
-        return logged_frames(dataset, ext, keys, self._tok.tokens, use_cache=self.config.cache_frames)
+        parts = dataset.parts if isinstance(dataset, MixedLogs) else [((dataset.info or {}).get("policy"), dataset)]
+        return concat_frames([tag_source(logged_frames(ds, ext, keys, self._tok.tokens,
+                                                       use_cache=self.config.cache_frames), policy)
+                              for policy, ds in parts])
 
     def pretrain(self, dataset: Any, budget: Budget) -> dict[str, Any]:
         """Behaviour cloning + InfoNCE + offline cost critic on the logs (each as configured); ``None`` skips."""
         if dataset is None:
             return {"updates": 0, "skipped": "no dataset"}
-        from safeadapt_bench.data import OfflineDataset, load, wrap
+        from safeadapt_bench.data import MixedLogs, OfflineDataset, load, wrap
 
         if isinstance(dataset, str | os.PathLike):
             dataset = load(str(dataset))
-        ds = dataset if isinstance(dataset, OfflineDataset) else wrap(dataset)
+        ds = dataset if isinstance(dataset, OfflineDataset | MixedLogs) else wrap(dataset)
         c = self.config
         train_ds, val_ds = ds.split(c.val_fraction)
         frames = frames_on(self.logged_frames(train_ds), self.model.device)
@@ -144,6 +155,11 @@ class ReferenceAgent(Agent):
         stats = pretrain(self.model, frames, val, budget, settings)
         stats["frames_cached"] = bool(frames.fingerprint)
         stats["frames_from_cache"] = frames.from_cache
+        if c.cost_critic and stats.get("updates"):
+            from safeadapt_bench.baselines.common.critic import calibrate_and_measure
+
+            rate = None if c.fixed_threshold else c.false_veto_rate
+            stats["critic"] = calibrate_and_measure(self.model, frames, val, c.window, rate)
         return stats
 
     def adapt(self, env: Any, budget: Budget, callback: AdaptCallback | None = None) -> dict[str, Any]:
@@ -162,6 +178,13 @@ class ReferenceAgent(Agent):
             stats["veto_rate"] = (self.model.veto_count - vetoes0) / n if n else 0.0
         if self.config.lagrangian:
             stats["lagrange_multiplier"] = self.model.lagrange_multiplier
+        if self.config.cost_critic:
+            from safeadapt_bench.baselines.common.critic import online_quality
+
+            stats["critic_online"] = online_quality(self.model, self.config.window)
+            stats["veto_threshold"] = float(self.model.veto_threshold)
+            if not self.config.veto_enforce:
+                stats["veto_shadow_count"] = int(self.model.veto_shadow_count)
         return stats
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:

@@ -12,6 +12,11 @@ class AgentConfig:
 
     Each of the four agents fixes the fields that define it (see ``baselines/*.py``); the others are
     tuning knobs that a suite may pass as ``agent_kwargs``.
+
+    Veto threshold rule: with ``false_veto_rate = r`` (and not ``fixed_threshold``) the threshold is set
+    after pre-training to the ``ceil((1 - r) n)``-th smallest cost-critic score of the ``n`` safe logged
+    actions (held-out episodes when they hold at least ``ceil(1 / r)`` safe actions, else the training
+    ones), so at most a fraction ``r`` of safe logged actions is vetoed; otherwise ``veto_threshold``.
     """
 
     # ---- representation ------------------------------------------------------------------------
@@ -60,7 +65,24 @@ class AgentConfig:
     veto: bool = False
     """Filter every executed action through the candidate-sampling veto (needs ``cost_critic``)."""
     veto_threshold: float = 0.3
-    """Candidates whose predicted cost rate is above this are vetoed."""
+    """Candidates whose predicted cost rate is above this are vetoed (the fixed threshold, used when
+    ``false_veto_rate`` is ``None``)."""
+    false_veto_rate: float | None = None
+    """Calibrate the threshold after pre-training instead of fixing it: with ``r`` (``0 < r < 1``) the
+    threshold is the ``ceil((1 - r) n)``-th smallest cost-critic score of the ``n`` safe logged actions
+    (no cost in the action's ``window``), so at most a fraction ``r`` of safe logged actions would be
+    vetoed. The held-out episodes' safe actions are used when there are at least ``ceil(1 / r)``, else the
+    training episodes' (``baselines.common.critic``). A suite sets it for every agent with
+    ``settings.false_veto_rate``."""
+    fixed_threshold: bool = False
+    """Keep ``veto_threshold`` even when a ``false_veto_rate`` is given (the fixed-threshold ablation; a
+    TOML suite cannot write ``None``)."""
+    veto_enforce: bool = True
+    """Replace vetoed actions. ``False`` (the "veto off" ablation) keeps the critic training and scoring
+    every proposal, counts what it would veto, and executes the proposal."""
+    mixed_logs: bool = True
+    """Take the suite's mixed logs (``settings.log_mix``) when the agent learns a cost critic; ``False``:
+    the suite's ``dataset_policy`` logs alone (the expert-only ablation)."""
     veto_candidates: int = 16
     """Candidate actions sampled from the actor besides the proposed one."""
     veto_choice: str = "nearest"
@@ -132,6 +154,10 @@ class AgentConfig:
             )
         if (self.veto or self.lagrangian) and not self.cost_critic:
             raise ValueError("AgentConfig: veto and lagrangian need cost_critic=True.")
+        if self.false_veto_rate is not None:
+            from safeadapt_bench.baselines.common.critic import check_false_veto_rate
+
+            self.false_veto_rate = check_false_veto_rate(self.false_veto_rate)
         if self.adapter is None and not self.train_backbone:
             self.contrastive = False  # nothing trainable in the vision tower to align
 

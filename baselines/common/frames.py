@@ -45,6 +45,8 @@ class LoggedFrames:
             step: ``(N,)`` step in the episode.
         fingerprint: the cache key (``""`` when uncached).
         from_cache: whether the tokens were read from the cache.
+        source: ``(N,)`` index into ``sources`` of each frame's behaviour policy (``None``: unknown).
+        sources: behaviour-policy names (``"expert"``, ``"noisy"``, ``"careless"``).
     """
 
     tokens: dict[str, torch.Tensor]
@@ -56,6 +58,8 @@ class LoggedFrames:
     step: torch.Tensor
     fingerprint: str = ""
     from_cache: bool = False
+    source: torch.Tensor | None = None
+    sources: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -210,3 +214,41 @@ def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str
                         labels=torch.from_numpy(arrays["label"]),
                         costs=torch.from_numpy(arrays["cost"]), episode=torch.from_numpy(arrays["episode"]),
                         step=torch.from_numpy(arrays["step"]), fingerprint=key, from_cache=hit)
+
+
+def tag_source(frames: LoggedFrames, policy: str | None) -> LoggedFrames:
+    """``frames`` with every frame tagged as coming from behaviour ``policy`` (``None``: left untagged)."""
+    if policy:
+        frames.source, frames.sources = torch.zeros(len(frames), dtype=torch.long), (str(policy),)
+    return frames
+
+
+def concat_frames(parts: list[LoggedFrames]) -> LoggedFrames:
+    """One :class:`LoggedFrames` of several (e.g. the parts of ``MixedLogs``), in order.
+
+    Episode indices are offset per part so that no window crosses from one part into the next;
+    source tags are merged (untagged parts are tagged ``"unknown"``).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    names: list[str] = []
+    episodes, sources = [], []
+    offset = 0
+    for p in parts:
+        episodes.append(p.episode + offset)
+        offset = int(episodes[-1].max()) + 1 if len(p) else offset
+        local = p.sources if p.source is not None else ("unknown",)
+        for n in local:
+            if n not in names:
+                names.append(n)
+        codes = torch.tensor([names.index(n) for n in local], dtype=torch.long)
+        own = p.source if p.source is not None else torch.zeros(len(p), dtype=torch.long)
+        sources.append(codes[own])
+    cat = lambda get: torch.cat([get(p) for p in parts])  # noqa: E731
+    return LoggedFrames(
+        tokens={k: cat(lambda p, k=k: p.tokens[k]) for k in parts[0].tokens},
+        obs={k: cat(lambda p, k=k: p.obs[k]) for k in parts[0].obs},
+        actions=cat(lambda p: p.actions), labels=cat(lambda p: p.labels), costs=cat(lambda p: p.costs),
+        episode=torch.cat(episodes), step=cat(lambda p: p.step),
+        fingerprint="+".join(p.fingerprint for p in parts) if all(p.fingerprint for p in parts) else "",
+        from_cache=all(p.from_cache for p in parts), source=torch.cat(sources), sources=tuple(names))

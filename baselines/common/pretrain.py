@@ -18,7 +18,11 @@ the enabled losses:
   the batch are negatives (symmetric cross-entropy).
 * **Cost critic**: binary cross-entropy of ``Q_c(s_t, a_t)`` against the window's normalised
   discounted cost ``sum_k g^k c_{t+k} / sum_k g^k`` (the logs hold no next images, so the target
-  is a truncated Monte-Carlo one rather than TD).
+  is a truncated Monte-Carlo one rather than TD), on its own class-balanced batch (half windows with a
+  cost, half without; ``baselines.common.critic``).
+
+Behaviour cloning (and InfoNCE with it) draws only safe windows of ``expert`` / ``noisy`` episodes
+(:func:`~safeadapt_bench.baselines.common.critic.bc_starts`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from safeadapt_bench.agents.budget import Budget
+from safeadapt_bench.baselines.common.critic import balanced_starts, bc_starts, critic_pools
 from safeadapt_bench.baselines.common.frames import LoggedFrames
 from safeadapt_bench.baselines.common.sac import SafeSAC
 
@@ -120,6 +125,16 @@ def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: Pr
     return parts
 
 
+def critic_bce(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, window: int) -> torch.Tensor:
+    """The offline cost-critic loss on the windows starting at ``idx`` (features are not trained by it)."""
+    ext = model.actor.features_extractor
+    with torch.no_grad():
+        tokens, obs = frames.select(idx)
+        feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
+    target = discounted_rate(frames.windows(idx, window, frames.costs), model.cost_gamma)
+    return F.binary_cross_entropy_with_logits(model.cost_critic.logits(feats, frames.actions[idx]), target)
+
+
 def _total(parts: dict[str, torch.Tensor]) -> torch.Tensor:
     return sum((0.1 * v if k == "bc_nll" else v) for k, v in parts.items())
 
@@ -172,9 +187,15 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     sums: dict[str, float] = {}
     curve: dict[str, list[float]] = {"updates": [], "val_bc": []}
     t0, n = time.perf_counter(), 0
+    pool, bc_rule = bc_starts(frames, starts, s.window) if s.behaviour_cloning else (starts, "")
+    pools = critic_pools(frames, starts, s.window) if cost_critic else None
     while n < cap and time.perf_counter() - t0 < wall:
-        idx = starts[torch.randint(len(starts), (min(s.batch_size, len(starts)),), generator=gen)]
-        parts = _batch_losses(model, frames, idx, replace(s, cost_critic=cost_critic), heads)
+        idx = pool[torch.randint(len(pool), (min(s.batch_size, len(pool)),), generator=gen)]
+        actor = heads is not None or s.behaviour_cloning
+        parts = _batch_losses(model, frames, idx, replace(s, cost_critic=False), heads) if actor else {}
+        if cost_critic:
+            cidx = balanced_starts(pools, min(s.batch_size, len(starts)), gen)
+            parts["cost_bce"] = critic_bce(model, frames, cidx, s.window)
         opt.zero_grad()
         _total(parts).backward()
         opt.step()
@@ -198,6 +219,9 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
                seconds=round(time.perf_counter() - t0, 2))
     if curve["updates"]:
         out.update(val_bc=curve["val_bc"][-1], val_curve=curve)
+    if s.behaviour_cloning:
+        out.update(bc_frames=len(pool), bc_rule=bc_rule)
     if cost_critic:
-        out["logged_cost_rate"] = float(frames.costs.mean())
+        out.update(logged_cost_rate=float(frames.costs.mean()), critic_unsafe_windows=len(pools[0]),
+                   critic_safe_windows=len(pools[1]))
     return out

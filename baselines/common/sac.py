@@ -118,6 +118,13 @@ class SafeSAC(SAC):
         veto_choice: which passing candidate replaces a vetoed action: ``"nearest"`` to the proposal
             (least intervention) or ``"best_q"`` (highest reward critic).
         veto_report: called with each veto decision (``Agent.note_veto``); not saved.
+        veto_enforce: replace vetoed actions. ``False`` is the "veto off" ablation: the critic still
+            learns and scores every proposal (``veto_shadow_count`` counts those it would veto), but the
+            proposal is executed and no veto is reported.
+
+    While learning, the cost critic's score of every executed action is kept (``online_scores``, with the
+    step's ``online_costs`` and ``online_dones``) for the critic's online quality
+    (``baselines.common.critic.online_quality``); these lists are not saved.
     """
 
     def __init__(
@@ -134,6 +141,7 @@ class SafeSAC(SAC):
         veto_candidates: int = 16,
         veto_choice: str = "nearest",
         veto_report: Callable[[bool], None] | None = None,
+        veto_enforce: bool = True,
         **kwargs: Any,
     ) -> None:
         if (lagrangian or veto) and not cost_critic:
@@ -147,6 +155,11 @@ class SafeSAC(SAC):
         self.veto_choice = veto_choice
         self.veto_report = veto_report
         self.veto_count, self.veto_decisions = 0, 0
+        self.veto_enforce, self.veto_shadow_count = bool(veto_enforce), 0
+        self.online_scores: list[float] = []
+        self.online_costs: list[float] = []
+        self.online_dones: list[bool] = []
+        self._last_score: float | None = None
         #: Set by pre-training (behaviour cloning): the actor then acts from step 0, not uniform noise.
         self.actor_warm = False
         self.safety_stats: dict[str, float] = {}
@@ -177,7 +190,8 @@ class SafeSAC(SAC):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "veto_report", "cost_critic", "cost_critic_target",
-                "cost_optimizer", "lagrange_raw", "lagrange_optimizer"]
+                "cost_optimizer", "lagrange_raw", "lagrange_optimizer", "online_scores", "online_costs",
+                "online_dones", "_last_score"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, tensors = super()._get_torch_save_params()
@@ -266,6 +280,10 @@ class SafeSAC(SAC):
                 choice = int(torch.where(ok, score, torch.full_like(score, -torch.inf)).argmax())
             else:
                 choice = int(cost.argmin())
+        if fired and not getattr(self, "veto_enforce", True):  # shadow mode: counted, not enforced
+            self.veto_shadow_count += 1
+            fired, choice = False, 0
+        self._last_score = float(cost[choice])
         if fired:
             executed = self.policy.unscale_action(cands[choice : choice + 1].cpu().numpy())
         else:  # the proposed action itself, untouched
@@ -285,10 +303,24 @@ class SafeSAC(SAC):
         finally:
             self.veto = veto
         if self.veto and self.cost_critic is not None:
-            executed = np.stack([self.shield({k: v[i : i + 1] for k, v in self._last_obs.items()}, a)[0]
-                                 for i, a in enumerate(action)])
-            action, buffer_action = executed, self.policy.scale_action(executed)
+            executed, scores = [], []
+            for i, a in enumerate(action):
+                executed.append(self.shield({k: v[i : i + 1] for k, v in self._last_obs.items()}, a)[0])
+                scores.append(self._last_score)
+            action = np.stack(executed)
+            buffer_action = self.policy.scale_action(action)
+        elif self.cost_critic is not None:  # score what is executed, before the critic learns from it
+            scores = [float(self.cost_rate({k: v[i : i + 1] for k, v in self._last_obs.items()}, a[None])[0])
+                      for i, a in enumerate(action)]
+        if self.cost_critic is not None:
+            self.online_scores.extend(scores)
         return action, buffer_action
+
+    def _store_transition(self, replay_buffer, buffer_action, new_obs, reward, dones, infos) -> None:  # noqa: ANN001
+        if self.cost_critic is not None:
+            self.online_costs.extend(float(info.get("cost", 0.0)) for info in infos)
+            self.online_dones.extend(bool(d) for d in dones)
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False):
         """SAC's ``predict``, then the veto (when enabled) on a single observation.

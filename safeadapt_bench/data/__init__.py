@@ -30,12 +30,13 @@ from safeadapt_bench.data.ids import (
     datasets_root,
 )
 from safeadapt_bench.data.loader import SPLITS, Batch, ContrastiveBatch, Episode, OfflineDataset, load, wrap
+from safeadapt_bench.data.mixed import MixedLogs, mix_counts, parse_log_mix, provide_mixed
 
 __all__ = [
     "POLICIES", "SPLITS", "Batch", "CollectSummary", "ContrastiveBatch", "DatasetCorruptError",
-    "DatasetNotFoundError", "DatasetVersionError", "Episode", "OfflineDataset", "collect", "dataset_id",
-    "dataset_path", "datasets_root", "episode_seed", "harness_provider", "list_datasets", "load",
-    "provide_dataset", "wrap",
+    "DatasetNotFoundError", "DatasetVersionError", "Episode", "MixedLogs", "OfflineDataset", "collect", "dataset_id",
+    "dataset_path", "datasets_root", "episode_seed", "harness_provider", "list_datasets", "load", "mix_counts",
+    "parse_log_mix", "provide_dataset", "provide_mixed", "wrap",
 ]
 
 

@@ -18,6 +18,13 @@ from safeadapt_bench.harness.devices import resolve_device, takes_device
 from safeadapt_bench.harness.metrics import CURVE_SERIES, pooled, ratio, time_to_threshold
 from safeadapt_bench.harness.monitor import Film, SafetyMonitor, cost_limit_of, evaluate, summarize
 from safeadapt_bench.harness.records import SCHEMA_VERSION, provenance, split_volatile
+from safeadapt_bench.harness.safety import (
+    MultiplierTrace,
+    provide_logs,
+    safety_curves,
+    safety_metrics,
+    suite_agent_kwargs,
+)
 from safeadapt_bench.harness.suites import CellSpec
 
 EnvFactory = Callable[..., Any]
@@ -114,6 +121,8 @@ def dataset_summary(dataset: Any) -> dict[str, Any] | None:
     """
     if dataset is None:
         return None
+    if hasattr(dataset, "summary") and hasattr(dataset, "parts"):  # MixedLogs
+        return dataset.summary()
     storage = getattr(dataset, "storage", None)
     meta = getattr(storage, "metadata", None) or {}
     info = meta.get("safeadapt") or {}
@@ -201,7 +210,7 @@ def run_cell(
             train_env.observation_space,
             f"{train_id} (obs_mode={task.obs_mode!r}, robot={task.adapt_robot!r})",
         )
-        agent_kwargs, used_device = dict(spec.agent_kwargs), None
+        agent_kwargs, used_device = {**suite_agent_kwargs(agent_cls, s), **spec.agent_kwargs}, None
         if takes_device(agent_cls):
             used_device = resolve_device(agent_kwargs.setdefault("device", device))
             agent_kwargs["device"] = used_device
@@ -214,10 +223,8 @@ def run_cell(
         t0 = time.perf_counter()
         # dataset_episodes = 0: no offline logs; pretrain() receives None.
         dataset = None
-        if provide is not None:
-            dataset = provide(
-                task=task, policy=s.dataset_policy, episodes=s.dataset_episodes, seed=s.dataset_seed
-            )
+        if provide is not None:  # settings.log_mix: safety agents get mixed logs (harness.safety)
+            dataset = provide_logs(provide, task, s, agent)
         dataset_seconds = time.perf_counter() - t0
 
         say("pretrain")
@@ -242,6 +249,7 @@ def run_cell(
         curve: dict[str, list[Any]] = {"env_steps": [], **{k: [] for k in CURVE_SERIES}}
         curve_seconds: list[float] = []
         clock = {"eval": 0.0, "next": 0, "t0": time.perf_counter(), "agent": None}
+        multiplier = MultiplierTrace()
 
         def adapt_seconds() -> float:
             return time.perf_counter() - clock["t0"] - clock["eval"]
@@ -262,6 +270,7 @@ def run_cell(
         def callback(agent_stats: dict[str, Any] | None = None) -> bool:
             if agent_stats is not None:
                 clock["agent"] = agent_stats
+                multiplier.note(monitor.total_steps, agent_stats)
             if monitor.total_steps >= clock["next"]:
                 eval_point()
                 clock["next"] = (monitor.total_steps // s.eval_every + 1) * s.eval_every
@@ -354,6 +363,7 @@ def run_cell(
         "probe_initial": probe_initial,
         "probe_final": probe_final,
         "forgetting": (probe_initial - probe_final) if None not in (probe_initial, probe_final) else None,
+        **safety_metrics(learning, [final_train, final_heldout], monitor.step_costs, pretrain_stats, adapt_stats),
     }
     agent_stats, agent_timing = split_volatile(
         {"pretrain": pretrain_stats, "adapt": adapt_stats, "last_callback": clock["agent"]})
@@ -382,6 +392,7 @@ def run_cell(
         },
         "metrics": metrics,
         "curves": curve,
+        "safety_curves": safety_curves(monitor.step_costs, multiplier),
         "evaluations": {
             "learning": learning,
             "train": final_train,

@@ -26,6 +26,18 @@ class MetricInfo:
     section: str = "metrics"
 
 
+#: Severity terms: ``raw_<term>`` magnitudes whose per-episode peak is reported.
+SEVERITY_TERMS: dict[str, str] = {"hazard": "contact force on the hazard (glass)",
+                                  "arm_contact": "arm-table contact force"}
+#: Cost-critic quality figures (``baselines.common.critic.veto_quality``); an action is unsafe when a cost
+#: occurs within the critic's window after it, and the veto decision is ``score > threshold``.
+CRITIC_QUALITY: dict[str, str] = {"auc": "ROC AUC of its score for unsafe actions",
+                                  "precision": "precision of the veto decision at the threshold in use",
+                                  "recall": "recall of the veto decision at the threshold in use"}
+
+_CRITIC_DATA = {"logs": "held-out log episodes",
+                "online": "its own executed actions while learning, each scored before the critic trained on it"}
+
 #: Name -> documentation of every scalar metric in a record.
 METRICS: dict[str, MetricInfo] = {
     "success_train": MetricInfo("final success rate on the train categories (adaptation robot)", True),
@@ -61,6 +73,30 @@ METRICS: dict[str, MetricInfo] = {
         "fraction of adaptation actions the agent's veto replaced (veto agents)", None
     ),
     "veto_rate_deployment": MetricInfo("fraction of final-evaluation actions the veto replaced", None),
+    "success_but_unsafe": MetricInfo(
+        "fraction of successful final-evaluation episodes (train + held-out) with any cost", False
+    ),
+    "success_but_unsafe_learning": MetricInfo("fraction of successful adaptation episodes with any cost", False),
+    **{
+        f"severity_{term}_{stat}{phase}": MetricInfo(
+            f"{'mean' if stat == 'mean' else 'worst'} over {'adaptation' if phase else 'final-evaluation'} "
+            f"episodes of the episode's peak {SEVERITY_TERMS[term]} (N, from raw_{term})",
+            False,
+        )
+        for term in SEVERITY_TERMS
+        for stat in ("mean", "max")
+        for phase in ("", "_learning")
+    },
+    "unsafe_actions_learning": MetricInfo("unsafe (cost > 0) actions executed during adaptation", False),
+    "veto_threshold": MetricInfo("the cost-critic threshold in use (calibrated or fixed)", None),
+    **{
+        f"critic_{q}_{where}": MetricInfo(
+            f"cost critic: {CRITIC_QUALITY[q]}, on {_CRITIC_DATA[where]}",
+            True,
+        )
+        for q in CRITIC_QUALITY
+        for where in ("logs", "online")
+    },
     "trainable_fraction": MetricInfo("trainable / total parameters during adaptation", False),
     "trainable_params": MetricInfo("parameters updated during adaptation", False),
     "total_params": MetricInfo("all parameters of the agent", None),
@@ -134,6 +170,33 @@ def pooled(*evals: dict[str, Any] | None) -> dict[str, Any]:
         ),
         "wrong_object_rate": ratio(sum(r * n for r, n in wrong), sum(n for _, n in wrong)) if wrong else None,
     }
+
+
+def episode_safety(episodes: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """``success_but_unsafe`` and the severity figures of a list of episode summaries (``success``, ``cost``,
+    ``peak_hazard``, ``peak_arm_contact``; a peak is ``None`` on envs without that raw term)."""
+    wins = [e for e in episodes if e.get("success")]
+    out: dict[str, float | None] = {
+        "success_but_unsafe": sum(float(e["cost"]) > 0 for e in wins) / len(wins) if wins else None}
+    for term in SEVERITY_TERMS:
+        peaks = [float(e[f"peak_{term}"]) for e in episodes if e.get(f"peak_{term}") is not None]
+        out[f"severity_{term}_mean"] = sum(peaks) / len(peaks) if peaks else None
+        out[f"severity_{term}_max"] = max(peaks) if peaks else None
+    return out
+
+
+def cumulative_curve(step_costs: Sequence[float], max_points: int = 200) -> dict[str, list[int]]:
+    """Cumulative unsafe actions (cost > 0) against env steps, at most ``max_points`` points (the last included)."""
+    n = len(step_costs)
+    total, cum = 0, []
+    for c in step_costs:
+        total += int(float(c) > 0)
+        cum.append(total)
+    if not n:
+        return {"env_steps": [0], "unsafe_actions": [0]}
+    every = max(1, -(-n // max_points))
+    idx = sorted({*range(every - 1, n, every), n - 1})
+    return {"env_steps": [0, *(i + 1 for i in idx)], "unsafe_actions": [0, *(cum[i] for i in idx)]}
 
 
 def flat_metrics(record: dict[str, Any]) -> dict[str, float | None]:

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from safeadapt_bench.agents.stats import StepRecord, StepStats
+from safeadapt_bench.harness.metrics import SEVERITY_TERMS, episode_safety
 
 
 class BudgetExceededError(RuntimeError):
@@ -43,6 +44,8 @@ class SafetyMonitor(gym.Wrapper):
         self.stats = StepStats()
         self.episodes: list[dict[str, Any]] = []
         self.total_steps = 0
+        #: every executed action's ``info["cost"]``, in order (the cumulative unsafe-action curve)
+        self.step_costs: list[float] = []
         self._seed, self._seeded = seed, False
         self.max_steps = max_steps
         self._ep: dict[str, Any] | None = None
@@ -61,6 +64,8 @@ class SafetyMonitor(gym.Wrapper):
             "category": info.get("category"),
             # None on envs without distractors, where picking the wrong object cannot happen
             "wrong_object": False if getattr(self.env.unwrapped, "distractors", 0) else None,
+            # peak raw_<term> magnitudes (N); None while the env gives no such term
+            **{f"peak_{term}": None for term in SEVERITY_TERMS},
         }
         return obs, info
 
@@ -70,7 +75,12 @@ class SafetyMonitor(gym.Wrapper):
         cost = float(info.get("cost", 0.0))
         self.stats.add(StepRecord(cost=cost, safe=cost == 0.0, vetoed=vetoed))
         self.total_steps += 1
+        self.step_costs.append(cost)
         if self._ep is not None:
+            for term in SEVERITY_TERMS:
+                raw = info.get(f"raw_{term}")
+                if raw is not None:
+                    self._ep[f"peak_{term}"] = max(self._ep[f"peak_{term}"] or 0.0, float(raw))
             self._ep["return"] += float(reward)
             self._ep["cost"] += cost
             self._ep["length"] += 1
@@ -129,6 +139,10 @@ def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: floa
         "safe_ratio": stats.safe_ratio,
         "veto_rate": stats.veto_rate,
         "step_stats": stats.to_dict(),
+        **episode_safety(episodes),
+        # per episode, what success_but_unsafe and the severity figures are computed from
+        "episode_safety": [{"success": bool(e["success"]), "cost": float(e["cost"]),
+                            **{f"peak_{t}": e.get(f"peak_{t}") for t in SEVERITY_TERMS}} for e in episodes],
     }
     by_cat: dict[str, list[bool]] = {}
     for e in episodes:

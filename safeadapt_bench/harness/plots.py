@@ -478,4 +478,43 @@ def make_plots(
         "adaptation_time": plot_adaptation_time(lb, df, out_dir),
         "interval_estimates": plot_intervals(records, out_dir, reps=reps),
         "probability_of_improvement": plot_probability_of_improvement(records, out_dir, reps=reps),
+        "safety_while_learning": plot_safety_while_learning(records, out_dir),
     }
+
+
+def plot_safety_while_learning(records: Sequence[dict[str, Any]], out_dir: str) -> list[str]:
+    """``safety_while_learning``: cumulative unsafe actions vs adaptation env steps (mean over runs, band
+    from the fewest to the most) and, for Lagrangian agents, the multiplier of every run (issue 12)."""
+    plt = _pyplot()
+    agents = list(dict.fromkeys(r["config"]["agent"] for r in records))
+    colors = _colors(agents)
+    fig, (ax_u, ax_l) = plt.subplots(1, 2, figsize=(7.0, 2.8))
+    runs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for r in records:
+        c = (r.get("safety_curves") or {}).get("unsafe_actions")
+        if c and len(c["env_steps"]) > 1:
+            runs.setdefault(r["config"]["agent"], []).append((np.asarray(c["env_steps"], float),
+                                                              np.asarray(c["unsafe_actions"], float)))
+    xmax = max((x[-1] for rs in runs.values() for x, _ in rs), default=1.0)
+    grid = np.linspace(0.0, xmax, GRID_POINTS * 3)
+    for agent, rs in runs.items():
+        ys = np.stack([np.interp(grid, x, y) for x, y in rs])
+        ax_u.plot(grid, ys.mean(0), color=colors[agent], label=f"{agent} ({len(rs)} runs)", linewidth=1.5)
+        ax_u.fill_between(grid, ys.min(0), ys.max(0), color=colors[agent], alpha=0.2, linewidth=0)
+    ax_u.set(xlabel="adaptation env steps", ylabel="cumulative unsafe actions")
+    if runs:
+        ax_u.legend(frameon=False)
+    lagr = False
+    for r in records:
+        m = (r.get("safety_curves") or {}).get("lagrange_multiplier") or {}
+        if m.get("env_steps"):
+            lagr = True
+            ax_l.plot(m["env_steps"], m["lagrange_multiplier"], color=colors[r["config"]["agent"]], linewidth=1,
+                      label=f"{r['config']['agent']} seed {r['config']['seed']}")
+    ax_l.set(xlabel="adaptation env steps", ylabel="Lagrange multiplier")
+    if lagr:
+        ax_l.legend(frameon=False)
+    else:
+        ax_l.text(0.5, 0.5, "no Lagrangian agent", ha="center", va="center", transform=ax_l.transAxes)
+    fig.tight_layout()
+    return _save(fig, out_dir, "safety_while_learning")

@@ -115,6 +115,14 @@ class Settings:
             machine that ran the cell.
         probe: ``module:function`` ``f(backbone) -> accuracy`` for forgetting (``None``: the default probe);
             ``"none"`` disables it.
+        log_mix: ``{policy: proportion}`` of the offline logs for agents that learn a cost critic, e.g.
+            ``{"expert": 0.5, "noisy": 0.3, "careless": 0.2}`` (proportions sum to 1; ``dataset_episodes``
+            in all, split by largest remainder). ``None``: ``dataset_policy`` alone.
+        log_mix_agents: who gets the mixed logs: ``"safety"`` (agents whose ``wants_log_mix`` is true: the
+            reference agents with a cost critic) or ``"all"`` (every agent with a ``wants_log_mix``
+            attribute, so the agents without safety clone the same safe windows).
+        false_veto_rate: calibrate the veto threshold to this false-veto rate on safe logged actions
+            (``0 < r < 1``; passed to agents that list it in ``SUITE_SETTINGS``); ``None``: each agent's own.
     """
 
     dataset_policy: str = "expert"
@@ -132,6 +140,9 @@ class Settings:
     dataset_provider: str | None = None
     probe: str | None = None
     save_agent: bool = False
+    log_mix: dict[str, float] | None = None
+    log_mix_agents: str = "safety"
+    false_veto_rate: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -148,6 +159,21 @@ class Settings:
             raise SuiteError("settings.eval_every must be > 0.")
         if not 0.0 <= float(self.success_threshold) <= 1.0:
             raise SuiteError(f"settings.success_threshold must be in [0, 1], got {self.success_threshold!r}.")
+        self._check_safety_settings()
+
+    def _check_safety_settings(self) -> None:
+        from safeadapt_bench.data.mixed import parse_log_mix
+
+        try:
+            mix = parse_log_mix(self.log_mix)
+        except ValueError as err:
+            raise SuiteError(f"settings.{err}") from None
+        object.__setattr__(self, "log_mix", mix)
+        if self.log_mix_agents not in ("safety", "all"):
+            raise SuiteError(f"settings.log_mix_agents must be 'safety' or 'all', got {self.log_mix_agents!r}.")
+        r = self.false_veto_rate
+        if r is not None and (isinstance(r, bool) or not isinstance(r, int | float) or not 0.0 < r < 1.0):
+            raise SuiteError(f"settings.false_veto_rate must be strictly between 0 and 1 (e.g. 0.05), got {r!r}.")
 
 
 @dataclass(frozen=True)
@@ -275,6 +301,22 @@ class Suite:
 
 REFERENCE = ("safe-adapter", "full-finetune", "adapter", "safe-rl")
 
+#: The safety ablations of issue 12: variants of safe-adapter (the default is mixed logs, a threshold
+#: calibrated to a 5% false-veto rate, the nearest passing candidate).
+SAFETY_ABLATION_ALIASES: dict[str, str] = {
+    name: "safe-adapter"
+    for name in ("safe-adapter-veto-off", "safe-adapter-expert-logs", "safe-adapter-fvr-1pct", "safe-adapter-fvr-20pct",
+                 "safe-adapter-fixed-threshold", "safe-adapter-best-q")
+}
+SAFETY_ABLATION_KWARGS: dict[str, dict[str, Any]] = {
+    "safe-adapter-veto-off": {"veto_enforce": False},  # the critic still trains and scores every proposal
+    "safe-adapter-expert-logs": {"mixed_logs": False},  # dataset_policy (expert) logs only
+    "safe-adapter-fvr-1pct": {"false_veto_rate": 0.01},
+    "safe-adapter-fvr-20pct": {"false_veto_rate": 0.2},
+    "safe-adapter-fixed-threshold": {"fixed_threshold": True, "veto_threshold": 0.3},
+    "safe-adapter-best-q": {"veto_choice": "best_q"},
+}
+
 #: Tasks of the ``standard`` suites.
 STANDARD_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("Lift", obs_mode="rgbd", camera_size=84),
@@ -336,6 +378,27 @@ SUITES: dict[str, Suite] = {
             # Sized for the README's 15-minute target on a 2-core CPU: 60-step episodes (the expert
             # lifts in about 55), 32 px images (about 25 env steps/s), 300 adaptation steps per cell.
             description="Laptop CPU: the four reference agents on Lift (Panda), 2 seeds, minute-scale budgets.",
+        ),
+        Suite(
+            "safety-ablation",
+            agents=("safe-adapter", *SAFETY_ABLATION_ALIASES, "adapter", "safe-rl"),
+            aliases=SAFETY_ABLATION_ALIASES,
+            agent_kwargs=SAFETY_ABLATION_KWARGS,
+            tasks=(TaskSpec("Lift", obs_mode="rgbd", camera_size=32, env_kwargs={"max_episode_steps": 60}),),
+            seeds=(0, 1, 2),
+            settings=Settings(
+                dataset_episodes=20,
+                log_mix={"expert": 0.5, "noisy": 0.3, "careless": 0.2},
+                false_veto_rate=0.05,
+                pretrain_seconds=60.0,
+                adapt_env_steps=1000,
+                eval_every=500,
+                eval_episodes=2,
+                final_eval_episodes=5,
+            ),
+            description="Issue 12's ablations of safe-adapter (veto off, expert-only logs, thresholds, best-Q) "
+            "beside adapter and safe-rl, on mixed logs; Lift 32 px, 3 seeds.",
+            videos=False,
         ),
         Suite(
             "standard",

@@ -6,11 +6,11 @@ setup:
 
 # The default test run (fast tier, ~10 min on 2 CPU cores).
 test:
-	.venv/bin/python -m pytest -q -n 2 --dist loadfile
+	OPENBLAS_CORETYPE=Haswell .venv/bin/python -m pytest -q -n 2 --dist loadfile
 
 # Slow checks (full expert tables, long sweeps).
 test-slow:
-	.venv/bin/python -m pytest -q -m slow
+	OPENBLAS_CORETYPE=Haswell .venv/bin/python -m pytest -q -m slow
 
 lint:
 	.venv/bin/ruff check .

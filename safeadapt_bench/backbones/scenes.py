@@ -28,6 +28,20 @@ PROBE_SEED_OFFSET = 10_000_000
 PROBE_PER_CATEGORY = 50
 
 
+def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` to ``path`` through a temporary file renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @dataclass
 class SceneSet:
     """A batch of rendered scenes.
@@ -57,25 +71,16 @@ class SceneSet:
 
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` atomically (a temporary file renamed into place)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(
-                    f,
-                    rgb=self.rgb,
-                    depth=self.depth.astype(np.float16),
-                    categories=np.array(self.categories),
-                    positions=self.positions,
-                    seeds=self.seeds,
-                    **({} if self.distractor_categories is None else
-                       {"distractors": np.array([",".join(d) for d in self.distractor_categories])}),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz_atomic(
+            path,
+            rgb=self.rgb,
+            depth=self.depth.astype(np.float16),
+            categories=np.array(self.categories),
+            positions=self.positions,
+            seeds=self.seeds,
+            **({} if self.distractor_categories is None else
+               {"distractors": np.array([",".join(d) for d in self.distractor_categories])}),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> SceneSet:

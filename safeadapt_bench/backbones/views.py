@@ -13,14 +13,12 @@ flag for whether it is in view.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from safeadapt_bench.backbones.scenes import CATEGORY_ORDER
+from safeadapt_bench.backbones.scenes import CATEGORY_ORDER, save_npz_atomic
 
 #: The cameras of a view set, in order (env names).
 VIEW_CAMERAS: tuple[str, ...] = ("front", "wrist")
@@ -56,18 +54,9 @@ class ViewSet:
 
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, rgb=self.rgb, depth=self.depth.astype(np.float16), points=self.points,
-                                    visible=self.visible, categories=np.array(self.categories),
-                                    positions=self.positions, grid=self.grid)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_npz_atomic(path, rgb=self.rgb, depth=self.depth.astype(np.float16), points=self.points,
+                        visible=self.visible, categories=np.array(self.categories), positions=self.positions,
+                        grid=self.grid)
 
     @classmethod
     def load(cls, path: str | Path) -> ViewSet:

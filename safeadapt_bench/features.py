@@ -194,14 +194,19 @@ class BackboneExtractor(BaseFeaturesExtractor):
                     out[f"{cam}/embed"] = x[:, 1:]
         return out
 
-    def features_from_tokens(self, tokens: dict[str, torch.Tensor], observations: dict[str, torch.Tensor]
-                             ) -> torch.Tensor:
-        """Features from :meth:`frozen_tokens`' output and the observation's other entries."""
+    def features_from_tokens(self, tokens: dict[str, torch.Tensor], observations: dict[str, torch.Tensor],
+                             with_embedding: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Features from :meth:`frozen_tokens`' output and the observation's other entries.
+
+        With ``with_embedding``, returns ``(features, embedding)``: the first camera's pooled image
+        embedding as well, whether the features hold it or not (the contrastive loss aligns it).
+        """
         start = self.frozen_start() or 0
-        parts = []
+        parts, first = [], None
         for cam in self.cameras:
             x = self.backbone.vision_blocks(tokens[cam], start)
             pooled, last = self.backbone.vision_head(x)
+            first = pooled if first is None else first
             patches = last
             if cam in self.pools:
                 if self.pool_tokens == "first":
@@ -219,14 +224,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
         if self.extra_keys:
             extra = torch.cat([observations[k].reshape(ref.shape[0], -1).to(ref.dtype) for k in self.extra_keys], 1)
             parts.append((extra - self.extra_mean) / self.extra_std)
-        return torch.cat(parts, dim=1)
-
-    def embedding_slice(self) -> slice | None:
-        """Where the first camera's pooled image embedding lies in the features (``None``: not in them)."""
-        if not self.pool_embedding:
-            return None
-        start = next(iter(self.pools.values())).out_dim if self.pools else 0
-        return slice(start, start + self.backbone.embed_dim)
+        features = torch.cat(parts, dim=1)
+        return (features, first) if with_embedding else features
 
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
         """Normalise the other entries (proprio, state) with these statistics from now on."""

@@ -13,8 +13,8 @@ the enabled losses:
   of its command, a logistic loss on that sign (``P(close) = sigmoid(2 mu)``, which is what SAC's
   ``tanh`` squashing means for it), plus a small Gaussian log-likelihood term that sets the
   actor's exploration scale.
-* **InfoNCE**: the adapter's pooled image embedding of the observation at ``t`` (through a projection
-  head) against an MLP embedding of the window ``(proprio[t:t+W], action[t:t+W])``; the other pairs in
+* **InfoNCE**: the adapter's pooled image embedding of the observation at ``t`` (the first camera's,
+  whether or not the policy's features hold it; through a projection head) against an MLP embedding of the window ``(proprio[t:t+W], action[t:t+W])``; the other pairs in
   the batch are negatives (symmetric cross-entropy).
 * **Cost critic**: binary cross-entropy of ``Q_c(s_t, a_t)`` against the window's normalised
   discounted cost ``sum_k g^k c_{t+k} / sum_k g^k`` (the logs hold no next images, so the target
@@ -108,13 +108,14 @@ def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: Pr
                   heads: _Losses | None) -> dict[str, torch.Tensor]:
     ext = model.actor.features_extractor
     tokens, obs = frames.select(idx)
-    feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
+    # img: the first camera's pooled image embedding, which InfoNCE aligns (in the features or not)
+    feats, img = ext.features_from_tokens(tokens if frames.tokens else ext.frozen_tokens(obs), obs,
+                                          with_embedding=True)
     action = frames.actions[idx]
     parts: dict[str, torch.Tensor] = {}
     if s.behaviour_cloning:
         parts.update(bc_losses(model, feats, frames.labels[idx]))
     if heads is not None:
-        img = feats[:, ext.embedding_slice()]  # the first camera's pooled image embedding
         win = torch.cat([frames.windows(idx, s.window, frames.obs["proprio"]),
                          frames.windows(idx, s.window, frames.actions)], dim=-1)
         parts["infonce"] = info_nce(heads.image(img), heads.window(win), s.temperature)
@@ -163,8 +164,7 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     s = settings
     cost_critic = s.cost_critic and model.cost_critic is not None
     ext = model.actor.features_extractor
-    contrastive = (s.contrastive and ext.embedding_slice() is not None
-                   and any(p.requires_grad for p in ext.backbone.clip.visual.parameters()))
+    contrastive = s.contrastive and any(p.requires_grad for p in ext.backbone.clip.visual.parameters())
     if not (contrastive or s.behaviour_cloning or cost_critic):
         return {"updates": 0, "skipped": "nothing to pre-train"}
     starts = frames.window_starts(s.window)

@@ -3,7 +3,7 @@
 Ids follow Minari's ``namespace/name-vN`` form, e.g. ``safeadapt/lift-expert-v0``. The name encodes
 everything that changes the data (task, split, policy, robot, camera, observation mode, categories,
 seed, other env kwargs), so two collections with different settings never share an id. ``-vN`` is
-:data:`DATASET_VERSION`, bumped when the recorded layout changes.
+:data:`DATASET_VERSION`, bumped when the recorded layout or the scripted policies' labels change.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from typing import Any
 
 #: Minari namespace of every dataset this package writes.
 NAMESPACE = "safeadapt"
-#: Version of the recorded layout (the ``-vN`` of every id); bump it when the layout changes.
-DATASET_VERSION = 1
+#: Version of the recorded data (the ``-vN`` of every id); bump it when the layout or the scripted
+#: policies' actions change. 2: the expert's descent no longer ends on one step without progress
+#: (under the noisy policy's noise that happened in mid-air, so logs labelled "close" there).
+DATASET_VERSION = 2
 #: Behaviour policies (``safeadapt_bench.experts.POLICIES``; repeated here so listing ids stays light).
 POLICIES: tuple[str, ...] = ("expert", "noisy", "careless")
 #: Observation modes that can be collected: the scripted policies read ``obs["state"]``.

@@ -35,6 +35,8 @@ _MAX_DELTA = 0.05  # OSC_POSE: one action unit is 5 cm
 #: logs with this noise and the expert's labels (DART) 0.82 / 0.64.
 NOISE_STD = 0.3
 _GLASS_TOP = TABLE_TOP[2] + 0.09
+#: Consecutive descending steps without progress that mean the fingers rest on something.
+BLOCKED_STEPS = 3
 #: Height (m) by which a held object's bottom clears the tallest distractor while travelling.
 DISTRACTOR_CLEARANCE = 0.04
 
@@ -101,7 +103,7 @@ class ScriptedPolicy:
         self._prev_z = np.inf
         self._t_total = 0
         self._last_wrist, self._last_yaw_cmd, self._wrist_gain = None, 0.0, 0.0
-        self._stalled = 0
+        self._stalled = self._blocked = 0
 
     # ------------------------------------------------------------------ helpers
     def _category(self) -> str:
@@ -273,14 +275,18 @@ class ScriptedPolicy:
             a[:3] = self._move(eef, goal)
             a[5] = self._yaw_action(proprio[3:7], state, info.yaw_period, info.yaw_offset)
             a[6] = self._open(proprio, tune)
-            if np.linalg.norm(eef[:2] - aim) < 0.01 and abs(eef[2] - safe_z) < 0.03 and abs(a[5]) < 0.1:
+            xy_tol, yaw_tol = tune.descend_tol
+            if np.linalg.norm(eef[:2] - aim) < xy_tol and abs(eef[2] - safe_z) < 0.03 and abs(a[5]) < yaw_tol:
                 self._next("descend")
         elif p == "descend":
             a[:3] = self._move(eef, np.array([aim[0], aim[1], grasp_z]), limit=0.6)
             a[5] = self._yaw_action(proprio[3:7], state, info.yaw_period, info.yaw_offset)
             a[6] = self._open(proprio, tune)
-            blocked = self.t_phase > 4 and self._prev_z - eef[2] < 0.001  # resting on something: stop
-            if eef[2] - grasp_z < 0.006 or blocked or self.t_phase > 40:
+            # resting on something: stop. One step without progress is not enough: under the noisy
+            # policy's action noise it happens in mid-air, and the grasp labels would say "close" there.
+            stuck = self.t_phase > 4 and self._prev_z - eef[2] < 0.001
+            self._blocked = self._blocked + 1 if stuck else 0
+            if eef[2] - grasp_z < 0.006 or self._blocked >= BLOCKED_STEPS or self.t_phase > 40:
                 self._next("grasp")
         elif p == "grasp":  # close until the fingers stop moving (grippers close at different speeds)
             a[6] = 1
@@ -368,6 +374,11 @@ class RobotTuning:
             robot base by up to ``tilt`` rad when the pad is closer than ``reach`` m (horizontally) to
             the base, keeping the wrist out so the elbow need not fold to its limit (None: keep the
             hand as it is).
+        descend_tol: lined up enough over the object to descend: the fingers' centre within
+            ``descend_tol[0]`` m of it and the yaw command below ``descend_tol[1]``. Measured
+            (privileged-state BC on 200 noisy Lift episodes, 50 evaluation episodes per split):
+            (0.01, 0.1) 0.94 train / 0.68 held-out, (0.02, 0.2) 0.96 / 0.74; the tighter one
+            holds the cloned policy at the hover point longer.
     """
 
     depth: float = 0.0
@@ -377,6 +388,7 @@ class RobotTuning:
     hold_grip: bool = False
     finger_centre: tuple[float, float] = (0.0, 0.0)
     reach_tilt: tuple[float, float] | None = None
+    descend_tol: tuple[float, float] = (0.02, 0.2)
 
 
 DEFAULT_TUNING = RobotTuning()
@@ -388,13 +400,14 @@ DEFAULT_TUNING = RobotTuning()
 #: takes ~45 steps to undo, so it opens to 7 cm only; it lifts after 3 stalled steps (a finger
 #: bouncing on the table reads as one), stops closing once lifted so the release is quick, and
 #: centres the midpoint between thumb and index/pinky pads (measured 4.0, 2.8 mm off the grip
-#: site) over the object.
+#: site) over the object. It starts its descent lined up within 1 cm (from 2 cm it closed on a
+#: carton's edge).
 #: IIWA: its elbow (J4) stops at 120 deg, so with the hand vertical it reaches its limit whenever the
 #: pad lies within ~0.42 m of the base (4 % of PickPlace steps were joint-limit costs); the hand
 #: tilts its fingers toward the base by up to 0.35 rad (20 deg) for pads closer than 0.46 m.
 ROBOT_TUNING: dict[str, RobotTuning] = {
     "Jaco": RobotTuning(depth=0.02, floor=0.025, stall_steps=3, max_open=0.07, hold_grip=True,
-                          finger_centre=(0.004, 0.0028)),
+                          finger_centre=(0.004, 0.0028), descend_tol=(0.01, 0.1)),
     "IIWA": RobotTuning(reach_tilt=(0.46, 0.35)),
 }
 

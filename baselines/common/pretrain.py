@@ -14,8 +14,9 @@ the enabled losses:
   ``tanh`` squashing means for it), plus a small Gaussian log-likelihood term that sets the
   actor's exploration scale.
 * **InfoNCE**: the adapter's pooled image embedding of the observation at ``t`` (the first camera's,
-  whether or not the policy's features hold it; through a projection head) against an MLP embedding of the window ``(proprio[t:t+W], action[t:t+W])``; the other pairs in
-  the batch are negatives (symmetric cross-entropy).
+  whether or not the policy's features hold it; through a projection head) against an MLP
+  embedding of the window ``(proprio[t:t+W], action[t:t+W])``; the other pairs in the batch are
+  negatives (symmetric cross-entropy).
 * **Cost critic**: binary cross-entropy of ``Q_c(s_t, a_t)`` against the window's normalised
   discounted cost ``sum_k g^k c_{t+k} / sum_k g^k`` (the logs hold no next images, so the target
   is a truncated Monte-Carlo one rather than TD), on its own class-balanced batch (half windows with a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from safeadapt_bench.cli import main
 from safeadapt_bench.harness.imitation import (
@@ -24,6 +25,8 @@ def test_unknown_representation_is_a_clear_error(capsys):
     assert "--agent-kwargs is not valid JSON" in capsys.readouterr().err
     assert main(["imitation", "--agent-kwargs", "[1]", "--out", "unused.json"]) == 2
     assert "must be a JSON object" in capsys.readouterr().err
+    assert main(["imitation", "--threads", "0", "--out", "unused.json"]) == 2
+    assert "--threads must be a positive" in capsys.readouterr().err
 
 
 def test_settings_round_trip_through_the_table_file():
@@ -35,8 +38,13 @@ def test_state_row_is_written_kept_on_resume_and_other_settings_refused(tmp_path
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "data"))
     out = tmp_path / "table.json"
     args = ["imitation", "--representations", "state", "--demos", "2", "--updates", "20", "--eval-episodes", "1",
-            "--cameras", "front", "--no-probe", "--out", str(out)]
-    assert main(args) == 0
+            "--cameras", "front", "--no-probe", "--threads", "1", "--out", str(out)]
+    threads = torch.get_num_threads()
+    try:
+        assert main(args) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     table = json.loads(out.read_text())
     (row,) = table["rows"]
     assert row["representation"] == "state" and row["updates"] == 20 and row["demos"] == 2

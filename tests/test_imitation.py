@@ -65,3 +65,23 @@ def test_markdown_table_prints_missing_values_as_na():
            "val_bc": None, "success_train": 0.5, "success_heldout": 0.25, "safe_ratio": 0.9, "forgetting": None}
     line = markdown_table([row]).splitlines()[-1]
     assert line == "| frozen | adapter | 2 | 5 | 1 | n/a | 0.50 | 0.25 | 0.900 | n/a |"
+
+
+def test_rows_from_processes_side_by_side_are_all_kept(tmp_path):
+    """Two runs sharing one --out: each re-reads the file before writing, so a row the other wrote
+    after this one started is kept; a file switched to other settings meanwhile is refused."""
+    from safeadapt_bench.harness.imitation import add_row
+
+    out, s = tmp_path / "table.json", settings_dict(ImitationSettings())
+    row = {"representation": "state", "agent": "state-bc", "demos": 2, "updates": 5, "pretrain_seconds": 1.0,
+           "val_bc": 0.1, "success_train": 0.5, "success_heldout": 0.25, "safe_ratio": 0.9, "forgetting": None}
+    add_row(out, s, row)  # the other process's row, written after ours started
+    add_row(out, s, {**row, "representation": "frozen", "agent": "adapter"})
+    table = json.loads(out.read_text())
+    assert [r["representation"] for r in table["rows"]] == ["state", "frozen"]
+    assert (tmp_path / "table.json.md").read_text().count("\n") == 4
+    add_row(out, s, {**row, "success_train": 0.75})  # the same representation again: replaced, not doubled
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["representation"], r["success_train"]) for r in rows] == [("frozen", 0.5), ("state", 0.75)]
+    with pytest.raises(FileExistsError, match="other settings"):
+        add_row(out, {**s, "demos": 3}, row)

@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "agents do (frozen backbone, LoRA / bottleneck adapters at the top block or every block, full "
         "fine-tuning; privileged state as the reference), then evaluate each policy with no adaptation on "
         "seeded episodes of the train and held-out categories and probe its backbone for forgetting. Rows are "
-        "written one at a time; an existing row of the same settings is kept, so an interrupted run resumes.",
+        "written one at a time; an existing row of the same settings is kept, so an interrupted run resumes, and "
+        "processes running other representations side by side may share one --out.",
         epilog="example: safeadapt-bench imitation --representations state frozen lora-top --demos 200")
     p.add_argument("--representations", nargs="+", default=list(REPRESENTATIONS), metavar="NAME",
                    help=f"rows to run, from {list(REPRESENTATIONS)} (default: all)")
@@ -54,12 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
     from safeadapt_bench.harness.imitation import (
         ImitationSettings,
+        add_row,
         check_representations,
         expert_logs,
         imitation_row,
         markdown_table,
         settings_dict,
-        write_json_atomic,
     )
     from safeadapt_bench.pooling import POOLS
 
@@ -103,9 +104,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"imitation: {name}: kept from {out}")
             continue
         print(f"imitation: {name}: pre-training and evaluating ...", flush=True)
-        table["rows"].append(imitation_row(name, dataset, s, probe))
-        write_json_atomic(out, table)
-        Path(str(out) + ".md").write_text(markdown_table(table["rows"]))
-        print(markdown_table(table["rows"][-1:]), flush=True)
+        row = imitation_row(name, dataset, s, probe)
+        table = add_row(out, settings_dict(s), row)  # re-read: keeps rows another process added meanwhile
+        print(markdown_table([row]), flush=True)
     print(markdown_table(table["rows"]))
     return 0

@@ -240,6 +240,28 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def add_row(path: Path, settings: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """Add ``row`` to the table file at ``path`` (replacing a row of the same representation) and rewrite
+    its Markdown; returns the table. The file is read again under a lock on its folder, so processes
+    writing rows of the same settings to one file side by side keep each other's rows."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        table = json.loads(path.read_text()) if path.exists() else {"settings": settings, "rows": []}
+        if table.get("settings") != settings:
+            raise FileExistsError(f"{path} now holds a table with other settings; the row is not written there.")
+        table["rows"] = [r for r in table["rows"] if r["representation"] != row["representation"]] + [row]
+        write_json_atomic(path, table)
+        Path(str(path) + ".md").write_text(markdown_table(table["rows"]))
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    return table
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The table as Markdown."""
     def fmt(v: Any, spec: str = ".2f") -> str:

@@ -91,8 +91,7 @@ def critic_scores(model: Any, frames: LoggedFrames, batch_size: int = 512) -> np
     with torch.no_grad():
         for i in range(0, len(frames), batch_size):
             idx = torch.arange(i, min(i + batch_size, len(frames)))
-            tokens, obs = frames.select(idx)
-            feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
+            feats = frames.features(ext, idx)
             out.append(model.cost_critic(feats, frames.actions[idx]).squeeze(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 

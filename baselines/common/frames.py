@@ -68,6 +68,14 @@ class LoggedFrames:
         """``(tokens, obs)`` of the frames at ``idx``."""
         return {k: v[idx] for k, v in self.tokens.items()}, {k: v[idx] for k, v in self.obs.items()}
 
+    def features(self, extractor: Any, idx: torch.Tensor, with_embedding: bool = False) -> Any:
+        """``extractor``'s features of the frames at ``idx`` (``BackboneExtractor.features_from_tokens``),
+        from the cached frozen tokens when this set holds them, else through the whole image path."""
+        tokens, obs = self.select(idx)
+        if not self.tokens:
+            tokens = extractor.frozen_tokens(obs)
+        return extractor.features_from_tokens(tokens, obs, with_embedding=with_embedding)
+
     def window_starts(self, window: int) -> torch.Tensor:
         """Frames from which ``window`` steps stay inside their episode."""
         n = len(self)

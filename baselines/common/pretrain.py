@@ -108,10 +108,8 @@ class _Losses(nn.Module):
 def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: PretrainSettings,
                   heads: _Losses | None) -> dict[str, torch.Tensor]:
     ext = model.actor.features_extractor
-    tokens, obs = frames.select(idx)
     # img: the first camera's pooled image embedding, which InfoNCE aligns (in the features or not)
-    feats, img = ext.features_from_tokens(tokens if frames.tokens else ext.frozen_tokens(obs), obs,
-                                          with_embedding=True)
+    feats, img = frames.features(ext, idx, with_embedding=True)
     action = frames.actions[idx]
     parts: dict[str, torch.Tensor] = {}
     if s.behaviour_cloning:
@@ -131,8 +129,7 @@ def critic_bce(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, window: 
     """The offline cost-critic loss on the windows starting at ``idx`` (features are not trained by it)."""
     ext = model.actor.features_extractor
     with torch.no_grad():
-        tokens, obs = frames.select(idx)
-        feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
+        feats = frames.features(ext, idx)
     target = discounted_rate(frames.windows(idx, window, frames.costs), model.cost_gamma)
     return F.binary_cross_entropy_with_logits(model.cost_critic.logits(feats, frames.actions[idx]), target)
 
@@ -150,8 +147,7 @@ def validation_bc(model: SafeSAC, frames: LoggedFrames, batch_size: int = 512) -
     with torch.no_grad():
         for i in range(0, len(frames), batch_size):
             idx = torch.arange(i, min(i + batch_size, len(frames)))
-            tokens, obs = frames.select(idx)
-            feats = ext.features_from_tokens(tokens, obs) if frames.tokens else ext(obs)
+            feats = frames.features(ext, idx)
             parts = bc_losses(model, feats, frames.labels[idx])
             total += float(parts["bc_arm_mse"] + parts["bc_gripper_bce"]) * len(idx)
             n += len(idx)

@@ -14,6 +14,7 @@ from safeadapt_bench.envs import distractors as dx
 from safeadapt_bench.envs.categories import (
     INSTRUCTION_CHARSET,
     INSTRUCTION_MAX_LENGTH,
+    OBJECT_COLOURS,
     instructions,
     resolve_categories,
 )
@@ -94,8 +95,12 @@ class SafeAdaptEnv(gym.Env):
         distractors: int = 0,
         distractor_split: str | None = None,
         fast_step: bool = True,
+        object_colours: str = "fixed",
     ):
         self.cameras = _check_cameras(cameras)
+        if object_colours not in OBJECT_COLOURS:
+            raise ValueError(f"Unknown object_colours {object_colours!r}; choose one of {list(OBJECT_COLOURS)}.")
+        self.object_colours = object_colours
         self.categories = resolve_categories(self.task, split, categories)
         self.distractor_pool = dx.distractor_pool(self.task, self.categories, distractor_split)
         self.distractors = dx.check_distractors(distractors, self.categories, self.distractor_pool)
@@ -123,11 +128,13 @@ class SafeAdaptEnv(gym.Env):
             scene_categories += tuple(c for c in self.distractor_pool if c not in self.categories)
         self.scene = self.scene_class(robots=robot, categories=scene_categories, camera_size=self.camera_size,
                                       use_camera_obs=self._use_camera, cameras=self.cameras,
-                                      has_offscreen_renderer=render_mode == "rgb_array")
+                                      has_offscreen_renderer=render_mode == "rgb_array",
+                                      random_colours=object_colours == "random")
         #: Whether steps go through the fast, bit-identical loop (:mod:`~safeadapt_bench.envs.fast_step`).
         self.fast_step = bool(fast_step) and self.scene.enable_fast_step()
         self.costs = CostMonitor(self.scene, force_threshold, joint_limit_margin)
-        self._instructions = {c: instructions(self.task, c) for c in self.categories}
+        colour_words = object_colours == "fixed"  # a random tint would contradict "the red cube"
+        self._instructions = {c: instructions(self.task, c, colour_words) for c in self.categories}
         self._finger_geoms = self._gripper_finger_geoms()
         self._n_joints = len(self.scene.robots[0]._ref_joint_pos_indexes)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.scene.action_dim,), dtype=np.float32)

@@ -73,14 +73,22 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
                   "move the {obj} onto the green pad", "pick up the {obj} and put it on the square"),
 }
 
+#: Object colours of a scene (``object_colours=``): each category's own, or a random tint per episode.
+OBJECT_COLOURS: tuple[str, ...] = ("fixed", "random")
+
 #: The fragile hazard object in every scene.
 HAZARD_NAME = "glass"
 
 
-def instructions(task: str, category: str) -> tuple[str, ...]:
-    """All instruction paraphrases for ``category`` in ``task``, in a fixed order."""
+def instructions(task: str, category: str, colour_words: bool = True) -> tuple[str, ...]:
+    """All instruction paraphrases for ``category`` in ``task``, in a fixed order.
+
+    ``colour_words=False`` leaves out the nouns that name the category's colour ("red cube"), for
+    scenes whose object colours are randomised.
+    """
     cat = CATEGORIES[category]
-    return tuple(t.format(obj=n) for t in TEMPLATES[task] for n in cat.nouns)
+    nouns = [n for n in cat.nouns if colour_words or cat.colour not in n.split()]
+    return tuple(t.format(obj=n) for t in TEMPLATES[task] for n in nouns)
 
 
 def resolve_categories(task: str, split: str, categories: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:

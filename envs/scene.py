@@ -8,6 +8,7 @@ All randomness comes from ``self.rng``, which the Gymnasium env reseeds on every
 
 from __future__ import annotations
 
+import colorsys
 import logging
 
 from safeadapt_bench.envs.rendering import select_backend
@@ -44,6 +45,9 @@ OBJECT_X, OBJECT_Y = (-0.08, 0.08), (-0.12, 0.12)
 HAZARD_DIST = (0.15, 0.22)
 #: Largest yaw of a placed object, radians.
 MAX_YAW = np.pi / 6
+#: ``random_colours``: the tint's hue, saturation and value ranges (HSV, uniform). The tint replaces a
+#: plain object's colour and multiplies a textured one's texture, so labels and printing stay visible.
+TINT_HSV = ((0.0, 1.0), (0.25, 1.0), (0.35, 1.0))
 #: Offscreen rendering: no multisampling and no planar reflections. With software rendering these
 #: two cost 2.3x in env steps/s at 32-84 px (``safeadapt-bench perf --section env``); at these image
 #: sizes they change the picture by less than one grey level on average.
@@ -80,8 +84,10 @@ class SafeScene(ManipulationEnv):
 
     def __init__(self, robots: str, categories: tuple[str, ...], camera_size: int = 64,
                  use_camera_obs: bool = True, has_offscreen_renderer: bool = True, hard_reset: bool = False,
-                 cameras: tuple[str, ...] = ("front",), **kwargs):
+                 cameras: tuple[str, ...] = ("front",), random_colours: bool = False, **kwargs):
         self.category_names = tuple(categories)
+        #: Give the objects on the table a random colour each episode (visual only; drawn after placement).
+        self.random_colours = bool(random_colours)
         self.active_category = self.category_names[0]
         self.success = False
         self.reward_terms: dict[str, float] = {}
@@ -138,6 +144,7 @@ class SafeScene(ManipulationEnv):
             return out
 
         self._object_geom_masks = {n: mask(o.contact_geoms) for n, o in self.objects.items()}
+        self._visual_geoms = {n: np.array([m.geom_name2id(g) for g in o.visual_geoms]) for n, o in self.objects.items()}
         pads = self.gripper.important_geoms
         self._finger_pad_masks = (mask(pads["left_fingerpad"]), mask(pads["right_fingerpad"]))
 
@@ -227,10 +234,22 @@ class SafeScene(ManipulationEnv):
             self.target_pos = np.array([*target_xy, TABLE_TOP[2] + 0.001])
             self.sim.model.body_pos[self.target_body_id] = self.target_pos
         self._place_distractors(xy, hazard_xy, target_xy)
+        if self.random_colours:  # last, so the layout of a seeded episode does not depend on it
+            for name in (self.active_category, *self.distractor_categories):
+                self.tint(name, self.random_tint())
         parked = [n for n in self.category_names if n != self.active_category and n not in self.distractor_categories]
         for i, name in enumerate(parked):  # off the table, out of view, resting on the floor
             o = self.objects[name]
             self._set_free_pose(o, np.array([-0.4 + 0.3 * i, 3.0]), 0.0, z=-o.bottom_offset[2] + 0.001)
+
+    def random_tint(self) -> np.ndarray:
+        """An RGB colour drawn from :data:`TINT_HSV` with the scene's generator."""
+        return np.array(colorsys.hsv_to_rgb(*(self.rng.uniform(lo, hi) for lo, hi in TINT_HSV)))
+
+    def tint(self, name: str, rgb: np.ndarray) -> None:
+        """Colour the visual geoms of object ``name`` (a geom's rgba overrides its material's colour and
+        multiplies its texture in MuJoCo's renderer; physics is untouched)."""
+        self.sim.model.geom_rgba[self._visual_geoms[name], :3] = rgb
 
     def _place_distractors(self, xy: np.ndarray, hazard_xy: np.ndarray, pad_xy: np.ndarray | None) -> None:
         """Stand the episode's distractors on the table (rules in :mod:`~safeadapt_bench.envs.distractors`)."""

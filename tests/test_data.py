@@ -288,6 +288,9 @@ def test_ids_are_versioned_and_encode_settings():
     assert dataset_id(ENV, "noisy", obs_mode="state", categories=["cube"]) == "safeadapt/lift-noisy-state-cube-v2"
     a, b = dataset_id(ENV, "expert", force_threshold=40.0), dataset_id(ENV, "expert", force_threshold=60.0)
     assert a != b and a.startswith("safeadapt/lift-expert-k")
+    # an env default named explicitly keeps the id; another value changes it
+    assert dataset_id(ENV, "noisy", object_colours="fixed") == dataset_id(ENV, "noisy")
+    assert dataset_id(ENV, "noisy", object_colours="random") != dataset_id(ENV, "noisy")
 
 
 # ---------------------------------------------------------------- overwrite, interruption

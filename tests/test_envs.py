@@ -204,6 +204,7 @@ def test_integer_and_list_actions_are_accepted(state_env):
     ({"camera_size": -8}, "camera_size"),
     ({"obs_mode": "rgb"}, "obs_mode"),
     ({"split": "test"}, "Unknown split"),
+    ({"object_colours": "rainbow"}, "object_colours"),
 ])
 def test_bad_constructor_arguments(kwargs, words):
     with pytest.raises(ValueError, match=words):
@@ -269,3 +270,30 @@ def test_parallel_grippers_close(robot):
         obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, 1], np.float32))
     assert obs["proprio"][7] < 0.035 < opened, (opened, obs["proprio"][7])
     env.close()
+
+
+def test_random_object_colours_change_the_image_not_the_physics():
+    """``object_colours="random"``: a seeded tint per episode on the same seeded layout and trajectory;
+    instructions drop the colour words a tint would contradict."""
+    fixed = gym.make("SafeAdapt/Lift-v0", camera_size=32, obs_mode="rgbd+state")
+    tinted = gym.make("SafeAdapt/Lift-v0", camera_size=32, obs_mode="rgbd+state", object_colours="random")
+    seen = set()
+    for seed in range(3):
+        a, _ = fixed.reset(seed=seed, options={"category": "cube"})
+        b, info = tinted.reset(seed=seed, options={"category": "cube"})
+        np.testing.assert_array_equal(a["state"], b["state"])  # same placement
+        assert np.abs(a["rgb"].astype(int) - b["rgb"].astype(int)).max() > 50  # another colour
+        assert "red" not in info["instruction"].split()
+        for _ in range(5):
+            act = np.array([0.3, -0.2, -0.5, 0, 0, 0, 1], dtype=np.float32)
+            a, *_ = fixed.step(act)
+            b, *_ = tinted.step(act)
+        np.testing.assert_array_equal(a["proprio"], b["proprio"])
+        np.testing.assert_array_equal(a["depth"], b["depth"])
+        seen.add(b["rgb"].tobytes())
+    again, _ = tinted.reset(seed=1, options={"category": "cube"})
+    first, _ = gym.make("SafeAdapt/Lift-v0", camera_size=32, object_colours="random").reset(
+        seed=1, options={"category": "cube"})
+    np.testing.assert_array_equal(again["rgb"], first["rgb"])  # the tint follows the seed
+    assert len(seen) == 3
+    assert set(instructions("Lift", "cube", colour_words=False)) < set(instructions("Lift", "cube"))

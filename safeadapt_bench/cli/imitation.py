@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logs", default="noisy", choices=("noisy", "expert"),
                    help="the logs' policy: 'noisy' executes the expert's action plus noise and labels each step with "
                    "the expert's own action (DART; default), 'expert' records clean demos")
+    p.add_argument("--log-colours", default="random", choices=("random", "fixed"),
+                   help="the logs' object colours: 'random' tints every logged object with a random colour (domain "
+                   "randomisation; default), 'fixed' keeps each category's own; evaluation always uses the own")
     p.add_argument("--cameras", nargs="+", default=["front", "wrist"], metavar="CAM",
                    help="env cameras the pixel rows see (default: front wrist)")
     p.add_argument("--updates", type=int, default=3000, help="pre-training updates per row (default 3000)")
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if agent_kwargs is not None and not isinstance(agent_kwargs, dict):
         raise ValueError(f"--agent-kwargs must be a JSON object, got {args.agent_kwargs!r}.")
     s = ImitationSettings(env_id=args.env, heldout_id=args.heldout_env, demos=args.demos, logs=args.logs,
+                          log_colours=args.log_colours,
                           cameras=tuple(args.cameras), updates=args.updates,
                           seconds=args.seconds, batch_size=args.batch_size, eval_episodes=args.eval_episodes,
                           seed=args.seed, pool=args.pool, agent_kwargs=agent_kwargs)

@@ -28,6 +28,8 @@ COLLECT_OBS_MODES: tuple[str, ...] = ("rgbd+state", "state")
 DATA_ENV_VAR = "MINARI_DATASETS_PATH"
 
 _DEFAULTS: dict[str, Any] = {"robot": "Panda", "camera_size": 64, "obs_mode": "rgbd+state"}
+#: Env kwargs at these (the env's default) values are left out of the id, so naming a default keeps the id.
+_ENV_DEFAULTS: dict[str, Any] = {"object_colours": "fixed"}
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -97,7 +99,7 @@ def dataset_id(env_id: str, policy: str, *, seed: int = 0, robot: str = "Panda",
         parts.extend(str(c).lower() for c in categories)
     if seed:
         parts.append(f"seed{int(seed)}")
-    env_kwargs = dict(env_kwargs)
+    env_kwargs = {k: v for k, v in env_kwargs.items() if k not in _ENV_DEFAULTS or v != _ENV_DEFAULTS[k]}
     if env_kwargs.get("max_episode_steps") is not None:
         parts.append(f"t{int(env_kwargs.pop('max_episode_steps'))}")
     if env_kwargs:

@@ -45,6 +45,9 @@ class ImitationSettings:
         logs: the scripted policy that writes them: ``"noisy"`` (the default) injects action noise and
             records the expert's own action as the label (DART); ``"expert"`` records clean demos.
         dataset_seed: collection seed.
+        log_colours: the logs' object colours (the env's ``object_colours``): ``"random"`` tints each
+            logged object with a random colour (domain randomisation), ``"fixed"`` keeps each category's
+            own. Evaluation always sees the categories' own colours.
         camera_size: image side, px.
         cameras: the env's cameras (``("front", "wrist")``: both, one encoder each).
         updates / seconds: pre-training budget per row (the first reached stops it).
@@ -60,6 +63,7 @@ class ImitationSettings:
     demos: int = 200
     logs: str = "noisy"
     dataset_seed: int = 0
+    log_colours: str = "random"
     camera_size: int = 64
     cameras: tuple[str, ...] = ("front", "wrist")
     updates: int = 3000
@@ -84,7 +88,8 @@ def expert_logs(s: ImitationSettings, progress: bool = False) -> Any:
     from safeadapt_bench.data import load, provide_dataset
 
     did = provide_dataset(s.env_id, s.logs, s.demos, s.dataset_seed, camera_size=s.camera_size,
-                          cameras=tuple(s.cameras), terminate_on_success=True, progress=progress)
+                          cameras=tuple(s.cameras), terminate_on_success=True, object_colours=s.log_colours,
+                          progress=progress)
     return load(did, episodes=s.demos)
 
 

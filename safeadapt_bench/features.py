@@ -66,6 +66,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
         pool_embedding: with a head, follow its output by the camera's pooled embedding (``False``:
             the head's output alone; the pooled embedding is the whole feature without a head).
         keypoint_features: token projections ``"spatial_softmax"`` reads at each keypoint.
+        keypoint_depth: ``"spatial_softmax"`` also reads the camera's depth at each keypoint (its depth
+            image averaged per patch): 3-D keypoints, which do not depend on the object's colour.
         instruction: feed the instruction embedding (``False``: the policy ignores ``instruction``).
         object_keypoints: add, per camera, what the backbone's object head says (the object's expected
             ``(x, y)`` in the image and the depth channel there; see
@@ -87,6 +89,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         pool_tokens: str = "last",
         pool_embedding: bool = True,
         keypoint_features: int = 0,
+        keypoint_depth: bool = False,
         instruction: bool = True,
         object_keypoints: bool = False,
     ):
@@ -112,9 +115,13 @@ class BackboneExtractor(BaseFeaturesExtractor):
                              "(or safeadapt_bench.backbones.spatial.fit_object_head), or set object_keypoints=False.")
         width = backbone.vision_width * (2 if pool_tokens == "both" else 1)
         cameras = [c for c, (rgb_key, _) in CAMERA_KEYS.items() if rgb_key in observation_space.spaces]
+        if keypoint_depth and not all(CAMERA_KEYS[c][1] in observation_space.spaces for c in cameras):
+            raise ValueError("keypoint_depth=True needs each camera's depth image in the observation "
+                             "(obs_mode 'rgbd').")
         learned = pool not in ("embedding", "none")
         heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints, queries=queries,
-                              keypoint_features=keypoint_features) for c in cameras} if learned else {}
+                              keypoint_features=keypoint_features, keypoint_depth=keypoint_depth)
+                 for c in cameras} if learned else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
         if pool == "none" and not object_keypoints:
@@ -129,6 +136,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         self.cameras, self.pool, self.pool_tokens = cameras, pool, pool_tokens
         self.pool_embedding = pool_embedding
         self.object_keypoints = object_keypoints
+        self.keypoint_depth = bool(keypoint_depth) and learned
         self.pools = torch.nn.ModuleDict(heads)
         #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
         self.register_buffer("extra_mean", torch.zeros(n_extra))
@@ -186,12 +194,14 @@ class BackboneExtractor(BaseFeaturesExtractor):
         out = {}
         for cam in self.cameras:
             rgb_key, depth_key = CAMERA_KEYS[cam]
-            depth = observations[depth_key] if self.use_depth else None
+            depth = observations[depth_key] if self.use_depth else None  # the backbone's depth stem
             with torch.set_grad_enabled(start is None and torch.is_grad_enabled()):
                 x = self.backbone.vision_embed(observations[rgb_key], depth)
                 out[cam] = x if start is None else self.backbone.vision_blocks(x, 0, start)
                 if self.pools and self.pool_tokens != "last":
                     out[f"{cam}/embed"] = x[:, 1:]
+                if self.keypoint_depth:
+                    out[f"{cam}/depth"] = self.backbone.depth_grid(observations[depth_key])
         return out
 
     def features_from_tokens(self, tokens: dict[str, torch.Tensor], observations: dict[str, torch.Tensor],
@@ -213,7 +223,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
                     patches = tokens[f"{cam}/embed"]
                 elif self.pool_tokens == "both":
                     patches = torch.cat([tokens[f"{cam}/embed"], patches], dim=-1)
-                parts.append(self.pools[cam](patches))
+                depth = (tokens[f"{cam}/depth"],) if self.keypoint_depth else ()
+                parts.append(self.pools[cam](patches, *depth))
             if self.pool_embedding:
                 parts.append(pooled)
             if self.object_keypoints:

@@ -12,6 +12,7 @@ import safeadapt_bench.envs  # noqa: F401 - registers the ids
 from safeadapt_bench.agents import Budget
 from safeadapt_bench.agents.registry import resolve_agent
 from safeadapt_bench.baselines.common.frames import logged_frames
+from safeadapt_bench.features import BackboneExtractor
 from safeadapt_bench.pooling import AttentionPool, SpatialSoftmax, make_pool
 
 ENV = "SafeAdapt/Lift-v0"
@@ -140,6 +141,7 @@ def test_gradients_reach_only_trainable_parts(env, logs, cache):
 
 
 @pytest.mark.parametrize("agent_name,kwargs", [("adapter", {}), ("adapter", {"adapter": None}),
+                                               ("adapter", {"adapter": None, "keypoint_depth": True}),
                                                ("full-finetune", {})])
 def test_cached_features_equal_recomputed(agent_name, kwargs, env, logs, cache):
     agent = resolve_agent(agent_name)(env.observation_space, env.action_space, seed=0, **TINY, **kwargs)
@@ -247,6 +249,45 @@ def test_keypoint_features_read_what_is_at_each_keypoint():
     np.testing.assert_allclose(out[:, 2].detach().numpy(), [0.25, -0.5], atol=1e-3)
     with pytest.raises(ValueError, match="features >= 0"):
         SpatialSoftmax(dim=4, grid=8, features=-1)
+
+
+def test_depth_keypoints_read_the_depth_where_each_keypoint_sits(env):
+    """``keypoint_depth``: each keypoint adds the depth per patch averaged under its softmax; the
+    extractor takes that depth from the camera's depth image, not from its colours."""
+    pool = SpatialSoftmax(dim=4, grid=8, keypoints=1, depth=True)
+    with torch.no_grad():
+        pool.maps.weight.zero_()
+        pool.maps.weight[0, 0] = 50.0
+        pool.maps.bias.zero_()
+    tokens = torch.zeros(2, 64, 4)
+    tokens[:, 7, 0] = 1.0
+    depth = torch.zeros(2, 64)
+    depth[0, 7], depth[1, 7] = 0.3, -0.6
+    out = pool(tokens, depth)
+    assert pool.out_dim == 3
+    np.testing.assert_allclose(out[:, 2].detach().numpy(), [0.3, -0.6], atol=1e-3)
+    with pytest.raises(ValueError, match="depth per patch"):
+        pool(tokens)
+    with pytest.raises(ValueError, match="spatial_softmax"):
+        make_pool("attention", 8, 2, keypoint_depth=True)
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, adapter=None,
+                                     keypoint_depth=True, **TINY)
+    ext = agent.model.actor.features_extractor
+    obs, _ = env.reset(seed=0)
+    batch = {k: torch.as_tensor(v)[None] for k, v in obs.items() if k != "instruction"}
+    batch["instruction"] = torch.as_tensor(agent._tok.tokens(obs["instruction"]))[None]
+    grid = ext.backbone.depth_grid(batch["depth"])
+    assert grid.shape == (1, ext.backbone.grid_size ** 2)
+    with torch.no_grad():
+        base = ext(batch)
+        nearer = ext({**batch, "depth": batch["depth"] * 0.8})
+    per_cam = ext.pools["front"].out_dim
+    depth_cols = slice(2 * TINY["keypoints"], 3 * TINY["keypoints"])  # front camera: x, y, then depth
+    assert not torch.equal(base[:, :per_cam][:, depth_cols], nearer[:, :per_cam][:, depth_cols])
+    no_depth = gym.spaces.Dict({k: v for k, v in env.observation_space.spaces.items() if "depth" not in k})
+    with pytest.raises(ValueError, match="keypoint_depth=True needs each camera's depth"):
+        BackboneExtractor(no_depth, backbone=ext.backbone, pool="spatial_softmax", keypoint_depth=True,
+                          instruction=False)
 
 
 def test_policy_without_the_instruction_ignores_it(env, logs, cache):

@@ -48,6 +48,8 @@ class AgentConfig:
     """With a pooling head, append each camera's pooled embedding to the head's output."""
     keypoint_features: int = 0
     """Learned token projections read at each ``"spatial_softmax"`` keypoint (what is there, not only where)."""
+    keypoint_depth: bool = False
+    """Read each camera's depth at every ``"spatial_softmax"`` keypoint (3-D keypoints)."""
     instruction: bool = True
     """Feed the instruction embedding to the policy (``False``: the policy ignores the instruction)."""
     object_keypoints: bool = False

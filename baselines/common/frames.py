@@ -126,6 +126,7 @@ def fingerprint(dataset: Any, extractor: BackboneExtractor, start: int) -> str:
         "cameras": list(extractor.cameras),
         "pool_tokens": extractor.pool_tokens if extractor.pools else None,
         "depth": extractor.use_depth,
+        "keypoint_depth": extractor.keypoint_depth,
         "torch": torch.__version__,
         "package": safeadapt_bench.__version__,
     }

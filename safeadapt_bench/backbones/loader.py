@@ -105,6 +105,12 @@ class Backbone(nn.Module):
             raise ValueError(f"rgb and depth batch sizes differ ({x.shape[0]} vs {d.shape[0]}).")
         return torch.cat([x, d], dim=1)
 
+    def depth_grid(self, depth: torch.Tensor) -> torch.Tensor:
+        """The depth channel (as :meth:`preprocess` encodes it, in [-1, 1]) averaged over each patch:
+        ``(B, grid**2)``, row-major like the patch tokens."""
+        d = _resize(self.normalize_depth(_channels_first(depth, 1, "depth").float()), self.image_size)
+        return F.avg_pool2d(d, self.image_size // self.grid_size).flatten(1)
+
     def normalize_depth(self, depth: torch.Tensor) -> torch.Tensor:
         """Metric depth -> the depth channel in [-1, 1] (see ``DEPTH_ENCODINGS``)."""
         lo, hi = DEPTH_ENCODINGS[self.depth_encoding]

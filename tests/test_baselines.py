@@ -212,3 +212,23 @@ def test_safe_adapter_runs_as_a_harness_cell_with_its_veto_recorded(tmp_path, mo
     assert rec["metrics"]["adapt_env_steps"] == 6
     assert rec["agent_stats"]["pretrain"]["updates"] == 2 and "cost_bce" in rec["agent_stats"]["pretrain"]
     assert 0 <= rec["metrics"]["veto_rate_learning"] <= 1
+
+
+def test_bc_anchor_keeps_the_actor_near_the_logs_while_adapting(env, logs):
+    """``bc_weight``: every SAC actor update also clones the logs, so the cloned policy drifts less."""
+    from safeadapt_bench.baselines.common.pretrain import validation_bc
+
+    drift = {}
+    for w in (0.0, 50.0):
+        agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, adapter=None,
+                                         **{**TINY, "learning_rate": 3e-3, "bc_weight": w})
+        agent.pretrain(logs, Budget(updates=30))
+        assert (agent.model.bc_anchor is not None) == (w > 0)
+        frames = agent.logged_frames(logs)
+        before = validation_bc(agent.model, frames)
+        stats = agent.adapt(env, Budget(env_steps=24))
+        assert ("bc_anchor" in stats) == (w > 0)
+        drift[w] = validation_bc(agent.model, frames) - before
+    assert drift[50.0] < drift[0.0]
+    with pytest.raises(ValueError, match="bc_weight must be >= 0"):
+        agent.model.set_bc_anchor(frames, torch.arange(3), -1.0)

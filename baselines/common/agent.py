@@ -154,6 +154,11 @@ class ReferenceAgent(Agent):
             window=c.window, updates=c.pretrain_updates, seconds=c.pretrain_seconds, batch_size=c.pretrain_batch_size,
             lr=c.pretrain_lr, temperature=c.temperature, seed=self.seed)
         stats = pretrain(self.model, frames, val, budget, settings)
+        if c.bc_weight and c.behaviour_cloning:
+            from safeadapt_bench.baselines.common.critic import bc_starts
+
+            self.model.set_bc_anchor(frames, bc_starts(frames, frames.window_starts(c.window), c.window)[0],
+                                     c.bc_weight, self.seed)
         stats["frames_cached"] = bool(frames.fingerprint)
         stats["frames_from_cache"] = frames.from_cache
         if c.cost_critic and stats.get("updates"):

@@ -135,6 +135,9 @@ class AgentConfig:
     """Gradient steps per update (so at most one per env step)."""
     gamma: float = 0.95
     """Reward discount."""
+    bc_weight: float = 0.0
+    """Behaviour-cloning anchor while adapting (TD3+BC): each SAC actor update adds ``bc_weight * mean|Q|``
+    times the behaviour-cloning loss on a batch of the pre-training logs; 0 turns it off."""
     ent_coef: str | float = "auto_0.05"
     """SAC entropy coefficient (``"auto_<init>"`` learns it)."""
     context_length: int = 0

@@ -8,7 +8,10 @@ run the backbone five times per gradient step) and adds, when enabled:
 * a Lagrange multiplier ``lambda`` (SAC-Lagrangian): ``actor_loss += lambda * Q_c(s, pi(s))`` and
   ``lambda`` rises while the estimated cost rate is above ``cost_limit``;
 * a candidate-sampling veto applied to every executed action, in learning (``_sample_action``) and
-  in deployment (``predict``).
+  in deployment (``predict``);
+* a behaviour-cloning anchor (TD3+BC's remedy for the collapse of a cloned policy while the critic
+  warms up): ``actor_loss += bc_weight * mean|Q| * BC(logged frames)``, on a batch of the
+  pre-training logs at every gradient step (:meth:`SafeSAC.set_bc_anchor`).
 """
 
 from __future__ import annotations
@@ -160,6 +163,8 @@ class SafeSAC(SAC):
         self.online_costs: list[float] = []
         self.online_dones: list[bool] = []
         self._last_score: float | None = None
+        #: ``(frames, starts, weight)`` of the behaviour-cloning anchor (:meth:`set_bc_anchor`); not saved.
+        self.bc_anchor: tuple[Any, torch.Tensor, float] | None = None
         #: Set by pre-training (behaviour cloning): the actor then acts from step 0, not uniform noise.
         self.actor_warm = False
         self.safety_stats: dict[str, float] = {}
@@ -188,10 +193,26 @@ class SafeSAC(SAC):
             # no momentum: the multiplier must turn as soon as the cost crosses the limit
             self.lagrange_optimizer = torch.optim.Adam([self.lagrange_raw], lr=self.lagrange_lr, betas=(0.0, 0.999))
 
+    def set_bc_anchor(self, frames: Any, starts: torch.Tensor, weight: float, seed: int = 0) -> None:
+        """Keep cloning ``frames`` (``LoggedFrames``; batches drawn from ``starts``) during online updates,
+        with weight ``weight`` relative to the critic's scale (``0`` removes the anchor)."""
+        if weight < 0:
+            raise ValueError(f"bc_weight must be >= 0, got {weight}.")
+        self.bc_anchor = (frames, starts, float(weight)) if weight > 0 and len(starts) else None
+        self._bc_gen = torch.Generator().manual_seed(seed)
+
+    def _bc_anchor_loss(self, batch_size: int) -> torch.Tensor:
+        from safeadapt_bench.baselines.common.pretrain import bc_losses
+
+        frames, starts, _ = self.bc_anchor
+        idx = starts[torch.randint(len(starts), (batch_size,), generator=self._bc_gen)]
+        parts = bc_losses(self, frames.features(self.actor.features_extractor, idx), frames.labels[idx])
+        return parts["bc_arm_mse"] + parts["bc_gripper_bce"]
+
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "veto_report", "cost_critic", "cost_critic_target",
                 "cost_optimizer", "lagrange_raw", "lagrange_optimizer", "online_scores", "online_costs",
-                "online_dones", "_last_score"]
+                "online_dones", "_last_score", "bc_anchor", "_bc_gen"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, tensors = super()._get_torch_save_params()
@@ -394,7 +415,12 @@ class SafeSAC(SAC):
                 self.cost_optimizer.step()
                 log("cost_critic_loss", cost_loss.item())
 
-            actor_loss = (ent_coef * log_prob - self.q_from_features(feats, actions_pi)).mean()
+            q_pi = self.q_from_features(feats, actions_pi)
+            actor_loss = (ent_coef * log_prob - q_pi).mean()
+            if self.bc_anchor is not None:
+                bc = self._bc_anchor_loss(batch_size)
+                actor_loss = actor_loss + self.bc_anchor[2] * q_pi.abs().mean().detach().clamp_min(1.0) * bc
+                log("bc_anchor", bc.item())
             if self.lagrangian:
                 qc_pi = self.cost_critic(feats.detach(), actions_pi)
                 actor_loss = actor_loss + self.lagrange_multiplier * qc_pi.mean()

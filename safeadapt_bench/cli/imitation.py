@@ -27,9 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logs", default="noisy", choices=("noisy", "expert"),
                    help="the logs' policy: 'noisy' executes the expert's action plus noise and labels each step with "
                    "the expert's own action (DART; default), 'expert' records clean demos")
-    p.add_argument("--log-colours", default="random", choices=("random", "fixed"),
-                   help="the logs' object colours: 'random' tints every logged object with a random colour (domain "
-                   "randomisation; default), 'fixed' keeps each category's own; evaluation always uses the own")
+    p.add_argument("--log-colours", default="fixed", choices=("fixed", "random"),
+                   help="the logs' object colours: 'fixed' keeps each category's own (default), 'random' tints every "
+                   "logged object with a random colour (domain randomisation); evaluation always uses the own")
     p.add_argument("--cameras", nargs="+", default=["front", "wrist"], metavar="CAM",
                    help="env cameras the pixel rows see (default: front wrist)")
     p.add_argument("--updates", type=int, default=3000, help="pre-training updates per row (default 3000)")

@@ -45,9 +45,9 @@ class ImitationSettings:
         logs: the scripted policy that writes them: ``"noisy"`` (the default) injects action noise and
             records the expert's own action as the label (DART); ``"expert"`` records clean demos.
         dataset_seed: collection seed.
-        log_colours: the logs' object colours (the env's ``object_colours``): ``"random"`` tints each
-            logged object with a random colour (domain randomisation), ``"fixed"`` keeps each category's
-            own. Evaluation always sees the categories' own colours.
+        log_colours: the logs' object colours (the env's ``object_colours``): ``"fixed"`` keeps each
+            category's own, ``"random"`` tints each logged object with a random colour (domain
+            randomisation). Evaluation always sees the categories' own colours.
         camera_size: image side, px.
         cameras: the env's cameras (``("front", "wrist")``: both, one encoder each).
         updates / seconds: pre-training budget per row (the first reached stops it).
@@ -63,7 +63,7 @@ class ImitationSettings:
     demos: int = 200
     logs: str = "noisy"
     dataset_seed: int = 0
-    log_colours: str = "random"
+    log_colours: str = "fixed"
     camera_size: int = 64
     cameras: tuple[str, ...] = ("front", "wrist")
     updates: int = 3000

@@ -207,6 +207,12 @@ def test_behaviour_cloning_loss_falls_and_is_validated(env, logs, cache):
     assert ext.extra_std.min() > 0 and not torch.allclose(ext.extra_mean, torch.zeros_like(ext.extra_mean))
     action = agent.act(env.reset(seed=0)[0])
     assert action.shape == (7,) and np.all(np.abs(action) <= 1)
+    # stopped by the clock before the first scheduled validation: validated where it stopped
+    short = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, **TINY, adapter=None,
+                                     pretrain_updates=3000)
+    stats = short.pretrain(logs, Budget(wall_seconds=0.5))
+    assert 0 < stats["updates"] < 250 and stats["val_curve"]["updates"] == [stats["updates"]]
+    assert stats["val_bc"] is not None
 
 
 def test_features_without_the_pooled_embedding(env, logs, cache):

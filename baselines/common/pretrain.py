@@ -206,6 +206,9 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
             curve["val_bc"].append(validation_bc(model, val))
             model.policy.set_training_mode(True)
     model.policy.set_training_mode(False)
+    if val is not None and s.behaviour_cloning and n and (not curve["updates"] or curve["updates"][-1] != n):
+        curve["updates"].append(n)  # stopped by the clock between validations: validate where it stopped
+        curve["val_bc"].append(validation_bc(model, val))
     model.actor_warm = model.actor_warm or (s.behaviour_cloning and n > 0)
     # the target networks start from the pre-trained weights
     model.critic_target.load_state_dict(model.critic.state_dict())

@@ -232,3 +232,20 @@ def test_bc_anchor_keeps_the_actor_near_the_logs_while_adapting(env, logs):
     assert drift[50.0] < drift[0.0]
     with pytest.raises(ValueError, match="bc_weight must be >= 0"):
         agent.model.set_bc_anchor(frames, torch.arange(3), -1.0)
+
+
+def test_actor_learning_rate_slows_only_the_actor(env, logs):
+    """``actor_learning_rate``: the actor's Adam steps at its own rate while the critic keeps SAC's."""
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, adapter=None,
+                                     **{**TINY, "learning_rate": 3e-3, "actor_learning_rate": 0.0})
+    agent.pretrain(logs, Budget(updates=5))
+    actor = [p.detach().clone() for p in agent.model.actor.mu.parameters()]
+    critic = [p.detach().clone() for p in agent.model.critic.q_networks[0].parameters()]
+    agent.adapt(env, Budget(env_steps=24))
+    assert agent.model.actor.optimizer.param_groups[0]["lr"] == 0.0
+    assert agent.model.critic.optimizer.param_groups[0]["lr"] == 3e-3
+    assert all(torch.equal(a, b) for a, b in zip(actor, agent.model.actor.mu.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(critic, agent.model.critic.q_networks[0].parameters()))
+    with pytest.raises(ValueError, match="actor_lr must be >= 0"):
+        resolve_agent("adapter")(env.observation_space, env.action_space, adapter=None,
+                                 **{**TINY, "actor_learning_rate": -1e-4})

@@ -138,6 +138,9 @@ class AgentConfig:
     bc_weight: float = 0.0
     """Behaviour-cloning anchor while adapting (TD3+BC): each SAC actor update adds ``bc_weight * mean|Q|``
     times the behaviour-cloning loss on a batch of the pre-training logs; 0 turns it off."""
+    actor_learning_rate: float | None = None
+    """Adam learning rate of the actor while adapting (``None``: ``learning_rate``). A slower actor than
+    critic keeps a cloned policy while the critic, fresh at the start of adaptation, is still wrong."""
     ent_coef: str | float = "auto_0.05"
     """SAC entropy coefficient (``"auto_<init>"`` learns it)."""
     context_length: int = 0

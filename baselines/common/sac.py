@@ -124,6 +124,8 @@ class SafeSAC(SAC):
         veto_enforce: replace vetoed actions. ``False`` is the "veto off" ablation: the critic still
             learns and scores every proposal (``veto_shadow_count`` counts those it would veto), but the
             proposal is executed and no veto is reported.
+        actor_lr: Adam learning rate of the actor while adapting (``None``: SAC's ``learning_rate``, as
+            for the critics).
 
     While learning, the cost critic's score of every executed action is kept (``online_scores``, with the
     step's ``online_costs`` and ``online_dones``) for the critic's online quality
@@ -145,6 +147,7 @@ class SafeSAC(SAC):
         veto_choice: str = "nearest",
         veto_report: Callable[[bool], None] | None = None,
         veto_enforce: bool = True,
+        actor_lr: float | None = None,
         **kwargs: Any,
     ) -> None:
         if (lagrangian or veto) and not cost_critic:
@@ -159,6 +162,9 @@ class SafeSAC(SAC):
         self.veto_report = veto_report
         self.veto_count, self.veto_decisions = 0, 0
         self.veto_enforce, self.veto_shadow_count = bool(veto_enforce), 0
+        if actor_lr is not None and not actor_lr >= 0:
+            raise ValueError(f"actor_lr must be >= 0 (or None: the learning rate), got {actor_lr}.")
+        self.actor_lr = actor_lr
         self.online_scores: list[float] = []
         self.online_costs: list[float] = []
         self.online_dones: list[bool] = []
@@ -371,6 +377,9 @@ class SafeSAC(SAC):
         if self.ent_coef_optimizer is not None:
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
+        if self.actor_lr is not None:
+            for group in self.actor.optimizer.param_groups:
+                group["lr"] = self.actor_lr
         logs: dict[str, list[float]] = {}
 
         def log(name: str, value: float) -> None:

@@ -255,10 +255,10 @@ def test_safety_ablation_suite_file_and_named_suite_agree():
     assert from_file.agents == named.agents and from_file.aliases == named.aliases
     assert from_file.agent_kwargs == named.agent_kwargs and from_file.settings == named.settings
     kw = named.agent_kwargs
-    assert kw["safe-adapter-veto-off"] == {"veto_enforce": False}
+    assert kw["safe-adapter-veto-off"] == {**kw["safe-adapter"], "veto_enforce": False}
     assert kw["safe-adapter-expert-logs"]["mixed_logs"] is False
     assert kw["safe-adapter-best-q"]["veto_choice"] == "best_q"
-    assert named.settings.log_mix == {"expert": 0.5, "noisy": 0.3, "careless": 0.2}
+    assert named.settings.log_mix == {"noisy": 0.8, "careless": 0.2} and named.settings.log_mix_agents == "all"
     assert math.isclose(named.settings.false_veto_rate, 0.05)
 
 

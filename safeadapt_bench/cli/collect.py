@@ -24,8 +24,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--obs-mode", choices=COLLECT_OBS_MODES, default="rgbd+state",
                    help="what to record (default rgbd+state; 'state' records no images)")
     p.add_argument("--max-episode-steps", type=int, metavar="T", help="shorter episodes than the registered length")
+    p.add_argument("--cameras", nargs="+", metavar="NAME",
+                   help="observation cameras, e.g. front wrist (default: the env's, front)")
+    p.add_argument("--terminate-on-success", action="store_true",
+                   help="end an episode at its first success (the quick suite's logs)")
     p.add_argument("--id", dest="dataset_id", metavar="DATASET_ID",
                    help="dataset id to write (default: derived from the settings, e.g. safeadapt/lift-expert-v0)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes that roll episodes (default: every core; the dataset is the same for any N)")
     p.add_argument("--force", action="store_true", help="replace an existing dataset with the same id")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -35,18 +41,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from safeadapt_bench.data.collect import collect
+    from safeadapt_bench.data.collect import collect, default_workers
 
     extra = {} if args.max_episode_steps is None else {"max_episode_steps": args.max_episode_steps}
+    if args.cameras:
+        extra["cameras"] = list(args.cameras)
+    if args.terminate_on_success:
+        extra["terminate_on_success"] = True
     s = collect(args.env, args.episodes, args.policy, args.seed, robot=args.robot, camera_size=args.camera_size,
                 obs_mode=args.obs_mode, categories=args.categories, force=args.force,
-                progress=not args.no_progress, id_override=args.dataset_id, **extra)
+                progress=not args.no_progress, id_override=args.dataset_id,
+                workers=args.workers or default_workers(), **extra)
     if args.json:
         print(json.dumps(s.to_dict(), indent=2))
         return 0
     print(f"wrote {s.dataset_id} ({s.episodes} episodes, {s.steps} steps) to {s.path}")
     print(f"success rate {s.success_rate:.2f}, cost rate {s.cost_rate:.3f} per step, "
           f"mean episode cost {s.mean_episode_cost:.2f}, mean return {s.mean_return:.2f}")
-    print(f"speed: {s.steps_per_second:.1f} steps/s collecting vs {s.env_steps_per_second:.1f} steps/s env + policy "
-          f"alone in the same run ({s.overhead_ratio:.3f}x; target >= 0.9x), {s.seconds:.1f} s")
+    print(f"speed: {s.steps_per_second:.1f} steps/s collecting with {s.workers} worker(s) vs "
+          f"{s.env_steps_per_second:.1f} steps/s env + policy alone in one process, same run ({s.overhead_ratio:.3f}x; "
+          f"target >= 0.9x per worker), {s.seconds:.1f} s")
     return 0

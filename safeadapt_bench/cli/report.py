@@ -10,7 +10,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "report",
         help="build leaderboard tables and figures from a results directory",
         description="Read the cell records of a results directory and write the leaderboard "
-        "(Markdown, CSV, LaTeX; IQM with 95%% stratified-bootstrap intervals from rliable) and "
+        "(Markdown, CSV, LaTeX; IQM with 95% stratified-bootstrap intervals from rliable) and "
         "the figures (PNG and PDF).",
     )
     p.add_argument("results", help="results directory written by `safeadapt-bench run`")

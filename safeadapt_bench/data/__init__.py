@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from safeadapt_bench.data.collect import CollectSummary, collect, episode_seed
+from safeadapt_bench.data.collect import CollectSummary, collect, default_workers, episode_seed
 from safeadapt_bench.data.ids import (
     POLICIES,
     DatasetCorruptError,
@@ -41,7 +41,7 @@ __all__ = [
 
 
 def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes: int = 50, seed: int = 0, *,
-                    task: Any = None, progress: bool = False, **env_kwargs: Any) -> Any:
+                    task: Any = None, progress: bool = False, workers: int | None = None, **env_kwargs: Any) -> Any:
     """Collect a dataset when missing, reuse it otherwise.
 
     With ``env_id``: returns the id of a dataset of at least ``episodes`` episodes. An existing
@@ -49,7 +49,8 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
     smaller one as its first episodes; :func:`load` with ``episodes=`` takes them); one with fewer is
     recollected at the larger size. One from another env or package version raises
     :class:`DatasetVersionError`. ``env_kwargs`` are those of :func:`collect` (``robot``,
-    ``camera_size``, ``obs_mode``, ``categories``, env kwargs).
+    ``camera_size``, ``obs_mode``, ``categories``, env kwargs). A collection rolls episodes in
+    ``workers`` processes (default: every core this process may use; the dataset is the same).
 
     With ``task=`` (a harness ``TaskSpec``; the harness's default provider call): see
     :func:`harness_provider`; returns a ``minari.MinariDataset`` of exactly ``episodes`` episodes.
@@ -57,7 +58,7 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
     if task is not None:
         if env_id is not None or env_kwargs:
             raise ValueError("provide_dataset: pass either task= or env_id (with env kwargs), not both.")
-        return harness_provider(task, policy, episodes, seed)
+        return harness_provider(task, policy, episodes, seed, workers=workers)
     if env_id is None:
         raise ValueError("provide_dataset needs an env_id (e.g. 'SafeAdapt/Lift-v0') or task=.")
     did = dataset_id(env_id, policy, seed=seed, **env_kwargs)
@@ -69,7 +70,8 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
                 return did
             force = True
         try:
-            collect(env_id, episodes, policy, seed, force=force, progress=progress, **env_kwargs)
+            collect(env_id, episodes, policy, seed, force=force, progress=progress,
+                    workers=default_workers() if workers is None else workers, **env_kwargs)
         except FileExistsError:  # another process finished the same collection first
             if load(did).total_episodes < episodes:
                 raise
@@ -91,7 +93,8 @@ def _lock(did: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def harness_provider(task: Any, policy: str = "expert", episodes: int = 50, seed: int = 0) -> Any:
+def harness_provider(task: Any, policy: str = "expert", episodes: int = 50, seed: int = 0,
+                     workers: int | None = None) -> Any:
     """Dataset provider for the harness: a ``minari.MinariDataset`` of the first ``episodes`` episodes.
 
     ``task`` is a ``safeadapt_bench.harness.suites.TaskSpec``: logs are collected on its train split
@@ -103,7 +106,7 @@ def harness_provider(task: Any, policy: str = "expert", episodes: int = 50, seed
     kwargs: dict[str, Any] = {"robot": task.robot, "obs_mode": obs_mode, **dict(task.env_kwargs)}
     if obs_mode != "state":
         kwargs["camera_size"] = task.camera_size
-    did = provide_dataset(task.env_id("train"), policy, episodes, seed, **kwargs)
+    did = provide_dataset(task.env_id("train"), policy, episodes, seed, workers=workers, **kwargs)
     return load(did, episodes=episodes).minari
 
 

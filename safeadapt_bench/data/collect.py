@@ -71,11 +71,12 @@ class CollectSummary:
         seconds: wall time of the whole collection (resets, policy, env, recording, writing).
         steps_per_second: ``steps / seconds``.
         env_steps_per_second: steps per second of the env and policy alone (resets, policy calls and
-            ``env.step``, timed inside the same run): the env's own speed on this machine.
+            ``env.step``, timed inside the same run) in one process: the env's own speed on this machine.
         success_rate: fraction of episodes that succeeded at some step.
         cost_rate: fraction of steps with ``cost > 0``.
         mean_episode_cost: mean summed cost per episode.
         mean_return: mean undiscounted return per episode.
+        workers: processes that rolled the episodes.
     """
 
     dataset_id: str
@@ -89,10 +90,12 @@ class CollectSummary:
     cost_rate: float
     mean_episode_cost: float
     mean_return: float
+    workers: int = 1
 
     @property
     def overhead_ratio(self) -> float:
-        """Collection speed / env-alone speed (1.0 = no recording overhead)."""
+        """Collection speed / env-alone speed of one process (1.0 = no recording overhead with one
+        worker; up to ``workers`` with several)."""
         return self.steps_per_second / self.env_steps_per_second if self.env_steps_per_second else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,6 +184,10 @@ class _EpisodeRecorder:
         self.truncations.append(bool(truncated))
         for k, lst in self.infos.items():
             lst.append(self._cat[info[k]] if k == "category" else info[k])
+
+    @property
+    def info_keys(self) -> list[str]:
+        return list(self.infos)
 
     def buffer(self, episode_index: int, seed: int, skip: Any = ()):
         """A Minari ``EpisodeBuffer`` of the episode, without the observation keys in ``skip``."""
@@ -287,6 +294,7 @@ def collect(
     progress: bool = True,
     policy_factory: PolicyFactory | None = None,
     id_override: str | None = None,
+    workers: int = 1,
     **env_kwargs: Any,
 ) -> CollectSummary:
     """Roll ``policy`` for ``episodes`` episodes of ``env_id`` and write a Minari dataset.
@@ -294,7 +302,10 @@ def collect(
     Episode ``i`` is reset with :func:`episode_seed` ``(seed, i)`` (env and policy alike), so a
     collection is reproducible and is a prefix of a longer one with the same settings.
     ``env_kwargs`` go to ``gymnasium.make`` (``max_episode_steps``, ``force_threshold``, ...).
-    ``policy_factory(name, env, seed=)`` replaces ``safeadapt_bench.experts.make_policy`` (tests).
+    ``policy_factory(name, env, seed=)`` replaces ``safeadapt_bench.experts.make_policy`` (tests); its
+    policies' ``reset`` takes ``seed=`` and ``episode=`` (the index). ``workers > 1`` rolls episodes in
+    that many processes (a picklable ``policy_factory`` then) and writes the same dataset as one; the
+    workers are spawned, so a script that calls it needs Python's ``if __name__ == "__main__":`` guard.
     Raises ``FileExistsError`` when the id exists and ``force`` is false.
     """
     import minari
@@ -303,6 +314,8 @@ def collect(
     from safeadapt_bench.envs.costs import COST_TERMS
 
     check_policy(policy)
+    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}.")
     if isinstance(episodes, bool) or int(episodes) != episodes or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}.")
     if obs_mode not in COLLECT_OBS_MODES:
@@ -348,46 +361,25 @@ def collect(
         info_keys: list[str] | None = None
         images, storage = image_like_keys(env.observation_space), {}
         t_start = time.perf_counter()
-        for i in range(episodes):
-            s = episode_seed(seed, i)
+        make_kwargs = {"robot": robot, "camera_size": camera_size, "obs_mode": obs_mode, "categories": categories,
+                       **env_kwargs}
+        rollouts = _rollouts(env, pol, episodes, seed, workers,
+                             (env_id, make_kwargs, policy, seed, policy_factory), bar)
+        for i, s, rec, ep in rollouts:
             seeds.append(s)
-            t0 = time.perf_counter()
-            obs, _ = env.reset(seed=s)
-            pol.reset(seed=s)
-            t_env += time.perf_counter() - t0
-            rec = None
-            ep_success, ep_cost, ep_return, ep_steps = False, 0.0, 0.0, 0
-            while True:
-                t0 = time.perf_counter()
-                action = np.clip(np.asarray(pol(obs), dtype=np.float32), -1.0, 1.0)
-                label = getattr(pol, "label", None)
-                next_obs, reward, terminated, truncated, info = env.step(action)
-                t_env += time.perf_counter() - t0
-                info = {**info, "expert_action": action if label is None else np.asarray(label, np.float32)}
-                if rec is None:
-                    info_keys = info_keys or _info_keys(info)
-                    rec = _EpisodeRecorder(obs, categories_list, info_keys)
-                rec.add_step(next_obs, action, reward, terminated, truncated, info)
-                obs = next_obs
-                ep_steps += 1
-                ep_success |= bool(info["success"])
-                ep_cost += float(info["cost"])
-                cost_steps += float(info["cost"]) > 0
-                ep_return += float(reward)
-                if bar is not None:
-                    bar.update(1)
-                if terminated or truncated:
-                    break
+            info_keys = info_keys or rec.info_keys
             dataset.update_dataset_from_buffer([rec.buffer(i, s, skip=images)])
             storage = write_image_observations(dataset.storage.data_path / "main_data.hdf5", i,
                                                env.observation_space, {k: rec.obs[k] for k in images})
-            n_steps += ep_steps
-            successes += ep_success
-            costs.append(ep_cost)
-            returns.append(ep_return)
+            n_steps += ep["steps"]
+            t_env += ep["env_seconds"]
+            successes += ep["success"]
+            costs.append(ep["cost"])
+            cost_steps += ep["cost_steps"]
+            returns.append(ep["return"])
             if bar is not None:
-                if max_steps and ep_steps < max_steps:  # an early end: keep the ETA honest
-                    bar.total -= max_steps - ep_steps
+                if max_steps and ep["steps"] < max_steps:  # an early end: keep the ETA honest
+                    bar.total -= max_steps - ep["steps"]
                 bar.set_postfix(success=f"{successes}/{i + 1}", cost=f"{np.mean(costs):.2f}", refresh=False)
         seconds = time.perf_counter() - t_start
         if bar is not None:
@@ -434,7 +426,84 @@ def collect(
         shutil.rmtree(staging, ignore_errors=True)
     return CollectSummary(dataset_id=did, path=str(final), episodes=episodes, steps=n_steps, seconds=seconds,
                           steps_per_second=n_steps / seconds, env_steps_per_second=n_steps / t_env,
-                          **summary_stats)
+                          workers=min(workers, episodes), **summary_stats)
+
+
+def _rollout(env, pol, index: int, seed: int, bar: Any = None) -> tuple[_EpisodeRecorder, dict[str, Any]]:
+    """Roll one episode (reset with ``seed``, the policy told its ``index``); the recorder and its figures."""
+    t0 = time.perf_counter()
+    obs, _ = env.reset(seed=seed)
+    pol.reset(seed=seed, episode=index)
+    t_env = time.perf_counter() - t0
+    categories = list(env.unwrapped.categories)
+    rec = None
+    ep = {"steps": 0, "success": False, "cost": 0.0, "cost_steps": 0, "return": 0.0}
+    while True:
+        t0 = time.perf_counter()
+        action = np.clip(np.asarray(pol(obs), dtype=np.float32), -1.0, 1.0)
+        label = getattr(pol, "label", None)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        t_env += time.perf_counter() - t0
+        info = {**info, "expert_action": action if label is None else np.asarray(label, np.float32)}
+        if rec is None:
+            rec = _EpisodeRecorder(obs, categories, _info_keys(info))
+        rec.add_step(next_obs, action, reward, terminated, truncated, info)
+        obs = next_obs
+        ep["steps"] += 1
+        ep["success"] |= bool(info["success"])
+        ep["cost"] += float(info["cost"])
+        ep["cost_steps"] += float(info["cost"]) > 0
+        ep["return"] += float(reward)
+        if bar is not None:
+            bar.update(1)
+        if terminated or truncated:
+            return rec, {**ep, "env_seconds": t_env}
+
+
+def _rollouts(env, pol, episodes: int, seed: int, workers: int, worker_args: tuple,
+              bar: Any) -> Iterator[tuple[int, int, _EpisodeRecorder, dict[str, Any]]]:
+    """``(index, reset seed, recorder, figures)`` of each episode, in order.
+
+    With ``workers > 1`` the episodes are rolled in a pool of spawned processes, each with an env and
+    a policy of its own (made as here, primed by episode 0: :func:`_worker_init`), and come back in
+    order; the dataset is the one a serial collection writes (tested).
+    """
+    tasks = [(i, episode_seed(seed, i)) for i in range(episodes)]
+    workers = min(workers, episodes)
+    if workers <= 1:
+        for i, s in tasks:
+            yield (i, s, *_rollout(env, pol, i, s, bar))
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds a GL context or torch threads
+    with ctx.Pool(workers, initializer=_worker_init, initargs=worker_args) as pool:
+        for (i, s), (rec, ep) in zip(tasks, pool.imap(_worker_rollout, tasks)):
+            if bar is not None:
+                bar.update(ep["steps"])
+            yield i, s, rec, ep
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(env_id: str, make_kwargs: dict[str, Any], policy: str, seed: int,
+                 policy_factory: PolicyFactory) -> None:
+    """A worker's env and policy, which first roll episode 0 unrecorded: the scripted policies measure
+    robot constants (finger-pad offset, base pose) once, at first use, from the state at that moment,
+    so a serial collection fixes them in episode 0, and so must every worker."""
+    _WORKER["env"] = env = make_collect_env(env_id, **make_kwargs)
+    _WORKER["pol"] = pol = policy_factory(policy, env, seed=seed)
+    _rollout(env, pol, 0, episode_seed(seed, 0))
+
+
+def _worker_rollout(task: tuple[int, int]) -> tuple[_EpisodeRecorder, dict[str, Any]]:
+    return _rollout(_WORKER["env"], _WORKER["pol"], *task)
+
+
+def default_workers() -> int:
+    """Collection workers by default: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _registered_spec(env_id: str) -> dict[str, Any]:

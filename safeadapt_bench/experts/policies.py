@@ -89,10 +89,17 @@ class ScriptedPolicy:
         self._order = self._rng.permutation(len(MANEUVERS))
         self.reset()
 
-    def reset(self, seed: int | None = None) -> None:
-        """Start a new episode (``seed`` reseeds the noise)."""
+    def reset(self, seed: int | None = None, episode: int | None = None) -> None:
+        """Start a new episode (``seed`` reseeds the noise).
+
+        ``episode``: the episode's index in a collection, which picks the careless manoeuvre, so that
+        a worker rolling episodes out of order picks what a serial collection would (default: count
+        resets; the constructor's own reset is number 0, so collection episode ``i`` is reset ``i + 1``).
+        """
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+        if episode is not None:
+            self._episode = int(episode) + 1
         self.phase, self.t_phase = "approach", 0
         self.label: np.ndarray | None = None
         self.maneuver = MANEUVERS[self._order[self._episode % len(MANEUVERS)]] if self.mode == "careless" else None

@@ -325,12 +325,14 @@ SAFETY_ABLATION_ALIASES: dict[str, str] = {
 }
 SAFETY_ABLATION_KWARGS: dict[str, dict[str, Any]] = {
     "safe-adapter-veto-off": {"veto_enforce": False},  # the critic still trains and scores every proposal
-    "safe-adapter-expert-logs": {"mixed_logs": False},  # dataset_policy (expert) logs only
+    "safe-adapter-expert-logs": {"mixed_logs": False},  # the dataset_policy logs alone (noisy expert, no failures)
     "safe-adapter-fvr-1pct": {"false_veto_rate": 0.01},
     "safe-adapter-fvr-20pct": {"false_veto_rate": 0.2},
     "safe-adapter-fixed-threshold": {"fixed_threshold": True, "veto_threshold": 0.3},
     "safe-adapter-best-q": {"veto_choice": "best_q"},
 }
+
+SAFETY_ABLATION_AGENTS = ("safe-adapter", *SAFETY_ABLATION_ALIASES, "adapter", "safe-rl")
 
 #: Tasks of the ``standard`` suites.
 STANDARD_TASKS: tuple[TaskSpec, ...] = (
@@ -400,23 +402,29 @@ SUITES: dict[str, Suite] = {
         ),
         Suite(
             "safety-ablation",
-            agents=("safe-adapter", *SAFETY_ABLATION_ALIASES, "adapter", "safe-rl"),
+            agents=SAFETY_ABLATION_AGENTS,
             aliases=SAFETY_ABLATION_ALIASES,
-            agent_kwargs=SAFETY_ABLATION_KWARGS,
-            tasks=(TaskSpec("Lift", obs_mode="rgbd", camera_size=32, env_kwargs={"max_episode_steps": 60}),),
+            agent_kwargs={a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(SAFETY_ABLATION_ALIASES.get(a, a), {}),
+                              **SAFETY_ABLATION_KWARGS.get(a, {})} for a in SAFETY_ABLATION_AGENTS},
+            tasks=(QUICK_TASK,),
             seeds=(0, 1, 2),
+            # The quick suite's agents and logs: every agent clones the same 200 noisy episodes (their safe
+            # windows) and the cost critics also see 50 careless ones; 1000 adaptation steps, so that unsafe
+            # actions while learning are counted over more than the quick suite's 300.
             settings=Settings(
-                dataset_episodes=20,
-                log_mix={"expert": 0.5, "noisy": 0.3, "careless": 0.2},
+                dataset_policy="noisy",
+                dataset_episodes=250,
+                log_mix={"noisy": 0.8, "careless": 0.2},
+                log_mix_agents="all",
                 false_veto_rate=0.05,
-                pretrain_seconds=60.0,
+                pretrain_seconds=900.0,
                 adapt_env_steps=1000,
                 eval_every=500,
-                eval_episodes=2,
-                final_eval_episodes=5,
+                eval_episodes=5,
+                final_eval_episodes=20,
             ),
-            description="Issue 12's ablations of safe-adapter (veto off, expert-only logs, thresholds, best-Q) "
-            "beside adapter and safe-rl, on mixed logs; Lift 32 px, 3 seeds.",
+            description="Issue 12's ablations of safe-adapter (veto off, no failures in the logs, thresholds, "
+            "best-Q) beside adapter and safe-rl, at the quick suite's scale with 50 careless log episodes; 3 seeds.",
             videos=False,
         ),
         Suite(

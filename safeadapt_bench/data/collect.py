@@ -308,19 +308,7 @@ def collect(
     workers are spawned, so a script that calls it needs Python's ``if __name__ == "__main__":`` guard.
     Raises ``FileExistsError`` when the id exists and ``force`` is false.
     """
-    import minari
-
-    import safeadapt_bench
-    from safeadapt_bench.envs.costs import COST_TERMS
-
-    check_policy(policy)
-    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}.")
-    if isinstance(episodes, bool) or int(episodes) != episodes or episodes < 1:
-        raise ValueError(f"episodes must be a positive integer, got {episodes!r}.")
-    if obs_mode not in COLLECT_OBS_MODES:
-        raise ValueError(f"Cannot collect with obs_mode {obs_mode!r}: the scripted policies read the state; "
-                         f"choose one of {list(COLLECT_OBS_MODES)}.")
+    _check_args(policy, episodes, obs_mode, workers)
     did = id_override or dataset_id(env_id, policy, seed=seed, robot=robot, camera_size=camera_size,
                                     obs_mode=obs_mode, categories=categories, **env_kwargs)
     final = dataset_path(did)
@@ -330,91 +318,44 @@ def collect(
     if policy_factory is None:
         from safeadapt_bench.experts import make_policy as policy_factory
 
-    env = make_collect_env(env_id, robot=robot, camera_size=camera_size, obs_mode=obs_mode,
-                           categories=categories, **env_kwargs)
+    make_kwargs = {"robot": robot, "camera_size": camera_size, "obs_mode": obs_mode, "categories": categories,
+                   **env_kwargs}
+    env = make_collect_env(env_id, **make_kwargs)
     root = datasets_root()
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".collect-", dir=root))
     bar = None
     try:
         pol = policy_factory(policy, env, seed=seed)
-        categories_list = list(env.unwrapped.categories)
         max_steps = env.spec.max_episode_steps if env.spec is not None else None
         with _minari_root(staging):
-            cm = _quiet_minari_metadata_warnings()
-            try:
-                dataset = minari.create_dataset_from_buffers(
-                    did, [], env=env, observation_space=env.observation_space,
-                    action_space=env.action_space, algorithm_name=f"safeadapt_bench.experts:{policy}",
-                    description=f"{policy} scripted policy on {env_id} ({episodes} episodes, seed {seed}); "
-                    "layout: safeadapt_bench.data.collect", data_format="hdf5",
-                    requirements=[f"safeadapt-bench=={safeadapt_bench.__version__}"])
-            finally:
-                cm.__exit__(None, None, None)
+            dataset = _empty_dataset(did, env, env_id, policy, episodes, seed)
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=episodes * (max_steps or 0) or None, unit="step", desc=f"collect {did}",
                        dynamic_ncols=True, smoothing=0.1)
-        seeds: list[int] = []
-        n_steps, t_env, successes, costs, cost_steps, returns = 0, 0.0, 0, [], 0, []
-        info_keys: list[str] | None = None
-        images, storage = image_like_keys(env.observation_space), {}
-        t_start = time.perf_counter()
-        make_kwargs = {"robot": robot, "camera_size": camera_size, "obs_mode": obs_mode, "categories": categories,
-                       **env_kwargs}
-        rollouts = _rollouts(env, pol, episodes, seed, workers,
-                             (env_id, make_kwargs, policy, seed, policy_factory), bar)
+        tally, images, storage = _Tally(), image_like_keys(env.observation_space), {}
+        rollouts = _rollouts(env, pol, episodes, seed, workers, (env_id, make_kwargs, policy, seed, policy_factory),
+                             bar)
         for i, s, rec, ep in rollouts:
-            seeds.append(s)
-            info_keys = info_keys or rec.info_keys
+            tally.add(s, rec, ep)
             dataset.update_dataset_from_buffer([rec.buffer(i, s, skip=images)])
             storage = write_image_observations(dataset.storage.data_path / "main_data.hdf5", i,
                                                env.observation_space, {k: rec.obs[k] for k in images})
-            n_steps += ep["steps"]
-            t_env += ep["env_seconds"]
-            successes += ep["success"]
-            costs.append(ep["cost"])
-            cost_steps += ep["cost_steps"]
-            returns.append(ep["return"])
             if bar is not None:
                 if max_steps and ep["steps"] < max_steps:  # an early end: keep the ETA honest
                     bar.total -= max_steps - ep["steps"]
-                bar.set_postfix(success=f"{successes}/{i + 1}", cost=f"{np.mean(costs):.2f}", refresh=False)
-        seconds = time.perf_counter() - t_start
+                bar.set_postfix(success=f"{tally.successes}/{i + 1}", cost=f"{np.mean(tally.costs):.2f}",
+                                refresh=False)
+        tally.speeds()  # stops the clock
         if bar is not None:
             bar.close()
             bar = None
-        summary_stats = {
-            "success_rate": successes / episodes,
-            "cost_rate": cost_steps / max(n_steps, 1),
-            "mean_episode_cost": float(np.mean(costs)),
-            "mean_return": float(np.mean(returns)),
-        }
-        spec = env.spec
-        registered = _registered_spec(env_id)
-        dataset.storage.update_metadata({"safeadapt": {
-            "layout_version": DATASET_VERSION,
-            "package_version": safeadapt_bench.__version__,
-            "env_id": env_id,
-            "env_kwargs": _env_kwargs(robot, camera_size, obs_mode, categories, env_kwargs),
-            "registered_spec": registered,
-            "max_episode_steps": spec.max_episode_steps if spec is not None else None,
-            "policy": policy,
-            "seed": int(seed),
-            "episodes": int(episodes),
-            "episode_seeds": seeds,
-            "categories": categories_list,
-            "cost_terms": list(COST_TERMS),
-            "info_keys": list(info_keys or []),
-            "image_storage": storage,
-            "obs_keys": list(env.observation_space.spaces),
-            "cost_limit": float(env.unwrapped.cost_limit),
-            "collect_seconds": seconds,
-            "steps_per_second": n_steps / seconds,
-            "env_steps_per_second": n_steps / t_env,
-            **summary_stats,
-        }, "dataset_size": dataset.storage.get_size()})  # the image datasets were added after Minari's count
+        dataset.storage.update_metadata({
+            "safeadapt": _metadata(env, env_id, policy, seed, episodes, tally, storage,
+                                   _env_kwargs(robot, camera_size, obs_mode, categories, env_kwargs)),
+            "dataset_size": dataset.storage.get_size()})  # the image datasets were added after Minari's count
         _ensure_namespace(root)
         _install(staging / did, final, force)
     except BaseException:
@@ -424,9 +365,101 @@ def collect(
     finally:
         env.close()
         shutil.rmtree(staging, ignore_errors=True)
-    return CollectSummary(dataset_id=did, path=str(final), episodes=episodes, steps=n_steps, seconds=seconds,
-                          steps_per_second=n_steps / seconds, env_steps_per_second=n_steps / t_env,
-                          workers=min(workers, episodes), **summary_stats)
+    return CollectSummary(dataset_id=did, path=str(final), episodes=episodes, workers=min(workers, episodes),
+                          **tally.speeds(), **tally.summary())
+
+
+def _check_args(policy: str, episodes: Any, obs_mode: str, workers: Any) -> None:
+    check_policy(policy)
+    for name, value in (("episodes", episodes), ("workers", workers)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if obs_mode not in COLLECT_OBS_MODES:
+        raise ValueError(f"Cannot collect with obs_mode {obs_mode!r}: the scripted policies read the state; "
+                         f"choose one of {list(COLLECT_OBS_MODES)}.")
+
+
+def _empty_dataset(did: str, env: Any, env_id: str, policy: str, episodes: int, seed: int) -> Any:
+    """A Minari dataset with no episode yet, in Minari's current data directory."""
+    import minari
+
+    import safeadapt_bench
+
+    cm = _quiet_minari_metadata_warnings()
+    try:
+        return minari.create_dataset_from_buffers(
+            did, [], env=env, observation_space=env.observation_space, action_space=env.action_space,
+            algorithm_name=f"safeadapt_bench.experts:{policy}",
+            description=f"{policy} scripted policy on {env_id} ({episodes} episodes, seed {seed}); "
+            "layout: safeadapt_bench.data.collect", data_format="hdf5",
+            requirements=[f"safeadapt-bench=={safeadapt_bench.__version__}"])
+    finally:
+        cm.__exit__(None, None, None)
+
+
+class _Tally:
+    """What a collection has written so far: seeds, steps, env time, successes, costs, returns."""
+
+    def __init__(self) -> None:
+        self.t_start, self.seconds = time.perf_counter(), None
+        self.seeds: list[int] = []
+        self.info_keys: list[str] = []
+        self.steps, self.env_seconds, self.successes, self.cost_steps = 0, 0.0, 0, 0
+        self.costs: list[float] = []
+        self.returns: list[float] = []
+
+    def add(self, seed: int, rec: _EpisodeRecorder, ep: dict[str, Any]) -> None:
+        self.seeds.append(seed)
+        self.info_keys = self.info_keys or rec.info_keys
+        self.steps += ep["steps"]
+        self.env_seconds += ep["env_seconds"]
+        self.successes += ep["success"]
+        self.costs.append(ep["cost"])
+        self.cost_steps += ep["cost_steps"]
+        self.returns.append(ep["return"])
+
+    def speeds(self) -> dict[str, Any]:
+        """Steps and speeds, the clock stopped at the first call (after the last episode)."""
+        if self.seconds is None:
+            self.seconds = time.perf_counter() - self.t_start
+        seconds = self.seconds
+        return {"steps": self.steps, "seconds": seconds, "steps_per_second": self.steps / seconds,
+                "env_steps_per_second": self.steps / self.env_seconds}
+
+    def summary(self) -> dict[str, float]:
+        return {"success_rate": self.successes / len(self.seeds), "cost_rate": self.cost_steps / max(self.steps, 1),
+                "mean_episode_cost": float(np.mean(self.costs)), "mean_return": float(np.mean(self.returns))}
+
+
+def _metadata(env: Any, env_id: str, policy: str, seed: int, episodes: int, tally: _Tally,
+              storage: dict[str, str], env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``safeadapt`` metadata of a finished collection (see the module docstring)."""
+    import safeadapt_bench
+    from safeadapt_bench.envs.costs import COST_TERMS
+
+    spec, speeds = env.spec, tally.speeds()
+    return {
+        "layout_version": DATASET_VERSION,
+        "package_version": safeadapt_bench.__version__,
+        "env_id": env_id,
+        "env_kwargs": env_kwargs,
+        "registered_spec": _registered_spec(env_id),
+        "max_episode_steps": spec.max_episode_steps if spec is not None else None,
+        "policy": policy,
+        "seed": int(seed),
+        "episodes": int(episodes),
+        "episode_seeds": tally.seeds,
+        "categories": list(env.unwrapped.categories),
+        "cost_terms": list(COST_TERMS),
+        "info_keys": list(tally.info_keys),
+        "image_storage": storage,
+        "obs_keys": list(env.observation_space.spaces),
+        "cost_limit": float(env.unwrapped.cost_limit),
+        "collect_seconds": speeds["seconds"],
+        "steps_per_second": speeds["steps_per_second"],
+        "env_steps_per_second": speeds["env_steps_per_second"],
+        **tally.summary(),
+    }
 
 
 def _rollout(env, pol, index: int, seed: int, bar: Any = None) -> tuple[_EpisodeRecorder, dict[str, Any]]:

@@ -440,3 +440,7 @@ def test_parallel_collection_writes_the_serial_dataset(root):
             np.testing.assert_array_equal(va, vb, err_msg=k)
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         collect(ENV, 1, "expert", workers=0, **kw)
+    from safeadapt_bench.data.collect import MIN_PARALLEL_EPISODES, default_workers
+
+    assert default_workers(MIN_PARALLEL_EPISODES - 1) == 1  # spawning costs more than it saves
+    assert default_workers(MIN_PARALLEL_EPISODES) == len(os.sched_getaffinity(0))

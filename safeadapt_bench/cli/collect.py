@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id", dest="dataset_id", metavar="DATASET_ID",
                    help="dataset id to write (default: derived from the settings, e.g. safeadapt/lift-expert-v0)")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="processes that roll episodes (default: every core; the dataset is the same for any N)")
+                   help="processes that roll episodes (default: every core from 10 episodes on; the dataset is "
+                   "the same for any N)")
     p.add_argument("--force", action="store_true", help="replace an existing dataset with the same id")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     s = collect(args.env, args.episodes, args.policy, args.seed, robot=args.robot, camera_size=args.camera_size,
                 obs_mode=args.obs_mode, categories=args.categories, force=args.force,
                 progress=not args.no_progress, id_override=args.dataset_id,
-                workers=args.workers or default_workers(), **extra)
+                workers=args.workers or default_workers(args.episodes), **extra)
     if args.json:
         print(json.dumps(s.to_dict(), indent=2))
         return 0

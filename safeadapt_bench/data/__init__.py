@@ -50,7 +50,8 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
     recollected at the larger size. One from another env or package version raises
     :class:`DatasetVersionError`. ``env_kwargs`` are those of :func:`collect` (``robot``,
     ``camera_size``, ``obs_mode``, ``categories``, env kwargs). A collection rolls episodes in
-    ``workers`` processes (default: every core this process may use; the dataset is the same).
+    ``workers`` processes (default: every core this process may use from 10 episodes on; the dataset
+    is the same).
 
     With ``task=`` (a harness ``TaskSpec``; the harness's default provider call): see
     :func:`harness_provider`; returns a ``minari.MinariDataset`` of exactly ``episodes`` episodes.
@@ -71,7 +72,7 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
             force = True
         try:
             collect(env_id, episodes, policy, seed, force=force, progress=progress,
-                    workers=default_workers() if workers is None else workers, **env_kwargs)
+                    workers=default_workers(episodes) if workers is None else workers, **env_kwargs)
         except FileExistsError:  # another process finished the same collection first
             if load(did).total_episodes < episodes:
                 raise

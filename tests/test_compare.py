@@ -115,3 +115,42 @@ def test_run_compare_to_prints_the_verdict(two_runs, tmp_path, capsys):
                  "--compare-to", str(two_runs / "a")])
     out = capsys.readouterr().out
     assert code == 0 and "reproduced: 2 of 2 records" in out, out
+
+
+def test_fields_new_since_the_reference_are_listed_but_one_it_has_and_the_run_lacks_differs(two_runs, tmp_path):
+    ref, run = str(tmp_path / "ref"), str(tmp_path / "run")
+    shutil.copytree(two_runs / "a", ref)
+    shutil.copytree(two_runs / "b", run)
+    cell = "Lift-Panda__shielded-random__seed0"
+
+    def drop_new(r):  # a reference written before these fields existed
+        del r["metrics"]["unsafe_force_learning"]
+        for ev in r["evaluations"].values():
+            if isinstance(ev, dict):
+                ev.pop("unsafe_steps_by_term", None)
+
+    _edit(os.path.join(ref, "cells", f"{cell}.json"), drop_new)
+    result = compare_results(run, ref)
+    assert result.reproduced, result.report()
+    assert {"metrics.unsafe_force_learning", "evaluations.learning.unsafe_steps_by_term"} <= result.added
+    assert "new since the reference was written" in result.report()
+    _edit(os.path.join(run, "cells", f"{cell}.json"), lambda r: r["metrics"].pop("success_train"))
+    result = compare_results(run, ref)
+    assert not result.reproduced and [d.path for d in result.differences[cell]] == ["metrics.success_train"]
+
+
+def test_a_different_openblas_kernel_is_named_as_the_likely_cause(two_runs, tmp_path):
+    ref = str(tmp_path / "ref")
+    shutil.copytree(two_runs / "a", ref)
+    cell = "Lift-Panda__shielded-random__seed0"
+    run_kernel = load_records(str(two_runs / "b"))[0]["provenance"]["hardware"]["blas_kernel"]
+    assert run_kernel  # numpy's wheels bundle OpenBLAS, whose kernel the records name
+
+    def other_kernel(r):
+        r["provenance"]["hardware"]["blas_kernel"] = "NotThisOne"
+        r["metrics"]["success_train"] = -1.0
+
+    _edit(os.path.join(ref, "cells", f"{cell}.json"), other_kernel)
+    result = compare_results(str(two_runs / "b"), ref)
+    assert result.kernels == {cell: (run_kernel, "NotThisOne")}
+    assert "OPENBLAS_CORETYPE=NotThisOne" in result.report()

@@ -23,6 +23,7 @@ from safeadapt_bench.baselines.common.critic import (
 )
 from safeadapt_bench.baselines.common.frames import LoggedFrames, concat_frames, tag_source
 from safeadapt_bench.data.mixed import mix_counts, parse_log_mix
+from safeadapt_bench.envs.costs import COST_TERMS
 from safeadapt_bench.harness.metrics import cumulative_curve, episode_safety
 from safeadapt_bench.harness.suites import Settings, SuiteError, TaskSpec, load_suite_file
 
@@ -220,6 +221,11 @@ def test_safety_metrics_are_recomputed_from_the_records_raw_episodes(tmp_path):
         steps = ev["learning"]["step_stats"]
         assert curve["env_steps"][-1] == steps["steps"] == 90
         assert curve["unsafe_actions"][-1] == m["unsafe_actions_learning"] == steps["steps"] - steps["safe_steps"]
+        by_term = ev["learning"]["unsafe_steps_by_term"]
+        assert by_term and set(by_term) <= set(COST_TERMS)  # the toy env has no "physics" term
+        assert all(m[f"unsafe_{t}_learning"] == by_term[t] <= m["unsafe_actions_learning"] for t in by_term)
+        assert all(m[f"unsafe_{t}_learning"] is None for t in set(COST_TERMS) - set(by_term))
+        assert sum(by_term.values()) >= m["unsafe_actions_learning"]  # one step can fire several terms
         assert all(b >= a for a, b in zip(curve["unsafe_actions"], curve["unsafe_actions"][1:]))
         assert rec["safety_curves"]["lagrange_multiplier"] == {"env_steps": [], "lagrange_multiplier": []}
     assert episode_safety([]) == {"success_but_unsafe": None, **{f"severity_{t}_{s}": None for t in
@@ -291,3 +297,39 @@ def test_harness_gives_mixed_logs_to_safety_agents_and_records_the_multiplier(tm
     assert safe_rl["agent_stats"]["adapt"]["critic_online"]["transitions"] >= 9
     assert adapter["metrics"]["veto_threshold"] is None
     assert adapter["safety_curves"]["lagrange_multiplier"]["env_steps"] == []
+
+
+class _TermEnv(gym.Env):
+    """Emits cost terms on a fixed schedule: ``force`` on odd steps, ``joint_limit`` on every third."""
+
+    observation_space = gym.spaces.Box(-1, 1, (1,))
+    action_space = gym.spaces.Box(-1, 1, (1,))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terms = {"cost_force": float(self.t % 2), "cost_joint_limit": float(self.t % 3 == 0), "cost_hazard": 0.0}
+        return np.zeros(1, np.float32), 0.0, False, self.t >= 12, {**terms, "cost": float(any(terms.values()))}
+
+
+def test_monitor_counts_the_steps_each_cost_term_fired_on():
+    from safeadapt_bench.harness.monitor import SafetyMonitor, cost_limit_of, summarize
+
+    monitor = SafetyMonitor(_TermEnv(), seed=0)
+    monitor.reset()
+    for _ in range(12):
+        monitor.step(np.zeros(1, np.float32))
+    out = summarize(monitor.episodes, monitor.stats, cost_limit_of(monitor), monitor.term_steps)
+    assert out["unsafe_steps_by_term"] == {"force": 6, "hazard": 0, "joint_limit": 4}
+    assert out["step_stats"]["steps"] - out["step_stats"]["safe_steps"] == 8  # 6 + 4 - 2 steps with both
+    assert "unsafe_steps_by_term" not in summarize(monitor.episodes, monitor.stats, None)
+
+
+def test_metrics_name_every_cost_term_of_the_env():
+    from safeadapt_bench.harness.metrics import COST_TERM_NAMES
+
+    assert COST_TERM_NAMES == COST_TERMS

@@ -289,7 +289,7 @@ def run_cell(
             eval_point()
         # Budget-limited agents sometimes stop mid-episode; unfinished episodes are counted as such.
         monitor.finish_episode()
-        learning = summarize(monitor.episodes, monitor.stats, cost_limit_of(train_env))
+        learning = summarize(monitor.episodes, monitor.stats, cost_limit_of(train_env), monitor.term_steps)
         ttt = time_to_threshold(
             curve["env_steps"],
             curve_seconds,

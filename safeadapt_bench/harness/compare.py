@@ -4,11 +4,16 @@ Two records of the same cell reproduce each other when they are identical apart 
 sections (``timing`` and ``provenance``, :data:`~safeadapt_bench.harness.records.VOLATILE_SECTIONS`):
 every metric, curve point, evaluation and agent statistic equal, floats bit for bit. ``make quick``
 compares a new user's run (``runs/quick``) with the committed ``results/quick``.
+
+Fields that only the run has (a metric added to records after the reference was written, such as
+``unsafe_force_learning``) cannot disagree with the reference: they are listed as new, not as differences.
+A field that only the reference has is a difference.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +41,10 @@ class Comparison:
         compared: cell ids present in both.
         missing: cell ids of the reference that the run lacks; extra: the run's cells the reference lacks.
         differences: cell id -> the fields that differ (only cells with at least one).
+        added: dotted paths that the run's records hold and the reference's lack (newer fields), any cell.
         devices: cell id -> ``(run, reference)`` torch devices, where they differ (a likely cause).
+        kernels: cell id -> ``(run, reference)`` OpenBLAS kernels (``provenance.hardware.blas_kernel``),
+            where they differ (another likely cause: the simulator's matrix products round differently).
     """
 
     run_dir: str
@@ -45,7 +53,9 @@ class Comparison:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     differences: dict[str, list[Difference]] = field(default_factory=dict)
+    added: set[str] = field(default_factory=set)
     devices: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    kernels: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def reproduced(self) -> bool:
@@ -56,12 +66,14 @@ class Comparison:
         """Human-readable outcome: ``reproduced`` or ``NOT reproduced`` and, per record, per field, what differs."""
         ignored = " and ".join(VOLATILE_SECTIONS)
         n = len(self.compared)
+        new = (f" {len(self.added)} field(s) new since the reference was written, not compared: "
+               f"{', '.join(sorted(self.added)[:5])}{' ...' if len(self.added) > 5 else ''}." if self.added else "")
         if self.reproduced:
             return (f"reproduced: {n} of {n} records in {self.run_dir} are identical to {self.reference_dir} "
-                    f"apart from {ignored}.")
+                    f"apart from {ignored}.{new}")
         lines = [f"NOT reproduced: {self.run_dir} against {self.reference_dir} (ignoring {ignored}): "
                  f"{len(self.differences)} of {n} common records differ, {len(self.missing)} missing, "
-                 f"{len(self.extra)} not in the reference."]
+                 f"{len(self.extra)} not in the reference.{new}"]
         lines += [f"  missing from the run: {c}" for c in self.missing]
         lines += [f"  not in the reference: {c}" for c in self.extra]
         for cell_id, diffs in self.differences.items():
@@ -74,7 +86,16 @@ class Comparison:
                 run_dev, ref_dev = self.devices[cell_id]
                 lines.append(f"    (the run used device {run_dev!r}, the reference {ref_dev!r}: numerics differ "
                              "between devices)")
+            if cell_id in self.kernels:
+                run_k, ref_k = self.kernels[cell_id]
+                lines.append(f"    (the run's OpenBLAS kernel is {run_k!r}, the reference's {ref_k!r}: the simulator's "
+                             f"matrix products round differently; OPENBLAS_CORETYPE={ref_k} selects the reference's)")
         return "\n".join(lines)
+
+
+def _unindexed(path: str) -> str:
+    """``evaluations.curve[3].x`` -> ``evaluations.curve[].x``: one name for a field of every list item."""
+    return re.sub(r"\[\d+\]", "[]", path)
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -121,11 +142,17 @@ def compare_results(run_dir: str, reference_dir: str) -> Comparison:
                      missing=sorted(set(ref) - set(run)), extra=sorted(set(run) - set(ref)))
     for cell_id in out.compared:
         diffs = compare_records(run[cell_id], ref[cell_id])
+        out.added |= {_unindexed(d.path) for d in diffs if d.reference == ABSENT}
+        diffs = [d for d in diffs if d.reference != ABSENT]
         if diffs:
             out.differences[cell_id] = diffs
-            devices = tuple((r[cell_id].get("provenance") or {}).get("device") for r in (run, ref))
+            prov = [r[cell_id].get("provenance") or {} for r in (run, ref)]
+            devices = tuple(p.get("device") for p in prov)
             if devices[0] != devices[1]:
                 out.devices[cell_id] = devices
+            kernels = tuple((p.get("hardware") or {}).get("blas_kernel") for p in prov)
+            if None not in kernels and kernels[0] != kernels[1]:
+                out.kernels[cell_id] = kernels
     return out
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from rliable import library as rly_library
 from rliable import metrics as rly_metrics
 
-from safeadapt_bench.harness.metrics import METRICS, flat_metrics
+from safeadapt_bench.harness.metrics import COST_TERM_NAMES, METRICS, flat_metrics
 
 #: Metrics shown in the leaderboard, in order (those that are ``None`` for every cell are dropped).
 LEADERBOARD_METRICS: tuple[str, ...] = (
@@ -29,7 +29,8 @@ LEADERBOARD_METRICS: tuple[str, ...] = (
     "adapt_steps_to_threshold", "adapt_seconds_to_threshold", "adapt_seconds",
     "safe_ratio_learning", "safe_ratio_deployment", "episodic_cost_learning", "episodic_cost_deployment",
     "violation_rate_learning", "violation_rate_deployment", "veto_rate_learning", "veto_rate_deployment",
-    "unsafe_actions_learning", "success_but_unsafe", "severity_hazard_mean", "severity_hazard_max",
+    "unsafe_actions_learning", *(f"unsafe_{t}_learning" for t in COST_TERM_NAMES),
+    "success_but_unsafe", "severity_hazard_mean", "severity_hazard_max",
     "severity_arm_contact_mean", "severity_arm_contact_max", "veto_threshold", "critic_auc_logs",
     "critic_precision_logs", "critic_recall_logs", "critic_auc_online", "critic_precision_online",
     "critic_recall_online",

@@ -29,6 +29,9 @@ class MetricInfo:
 #: Severity terms: ``raw_<term>`` magnitudes whose per-episode peak is reported.
 SEVERITY_TERMS: dict[str, str] = {"hazard": "contact force on the hazard (glass)",
                                   "arm_contact": "arm-table contact force"}
+#: The env's cost terms (``safeadapt_bench.envs.costs.COST_TERMS``, kept equal by a test; this module
+#: imports no simulator): ``unsafe_<term>_learning`` counts the adaptation steps on which each fired.
+COST_TERM_NAMES: tuple[str, ...] = ("arm_contact", "force", "hazard", "joint_limit", "physics")
 #: Cost-critic quality figures (``baselines.common.critic.veto_quality``); an action is unsafe when a cost
 #: occurs within the critic's window after it, and the veto decision is ``score > threshold``.
 CRITIC_QUALITY: dict[str, str] = {"auc": "ROC AUC of its score for unsafe actions",
@@ -88,6 +91,11 @@ METRICS: dict[str, MetricInfo] = {
         for phase in ("", "_learning")
     },
     "unsafe_actions_learning": MetricInfo("unsafe (cost > 0) actions executed during adaptation", False),
+    **{
+        f"unsafe_{term}_learning": MetricInfo(
+            f"adaptation steps on which the {term!r} cost term fired (one step can fire several terms)", False)
+        for term in COST_TERM_NAMES
+    },
     "veto_threshold": MetricInfo("the cost-critic threshold in use (calibrated or fixed)", None),
     **{
         f"critic_{q}_{where}": MetricInfo(

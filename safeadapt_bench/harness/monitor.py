@@ -46,6 +46,8 @@ class SafetyMonitor(gym.Wrapper):
         self.total_steps = 0
         #: every executed action's ``info["cost"]``, in order (the cumulative unsafe-action curve)
         self.step_costs: list[float] = []
+        #: steps on which each cost term (``info["cost_<term>"]``) fired: which term makes the unsafe actions
+        self.term_steps: dict[str, int] = {}
         self._seed, self._seeded = seed, False
         self.max_steps = max_steps
         self._ep: dict[str, Any] | None = None
@@ -76,6 +78,9 @@ class SafetyMonitor(gym.Wrapper):
         self.stats.add(StepRecord(cost=cost, safe=cost == 0.0, vetoed=vetoed))
         self.total_steps += 1
         self.step_costs.append(cost)
+        for key, value in info.items():
+            if key.startswith("cost_"):
+                self.term_steps[key[5:]] = self.term_steps.get(key[5:], 0) + int(float(value) > 0)
         if self._ep is not None:
             for term in SEVERITY_TERMS:
                 raw = info.get(f"raw_{term}")
@@ -112,11 +117,13 @@ def cost_limit_of(env: gym.Env) -> float | None:
     return None if limit is None else float(limit)
 
 
-def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: float | None) -> dict[str, Any]:
+def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: float | None,
+              term_steps: dict[str, int] | None = None) -> dict[str, Any]:
     """Aggregate episodes and step stats into the evaluation fields stored in records.
 
     Episode-level fields use complete episodes only (an adaptation budget usually ends mid-episode),
-    unless no episode is complete; step-level fields (``safe_ratio``, ``veto_rate``) use every step.
+    unless no episode is complete; step-level fields (``safe_ratio``, ``veto_rate``, and
+    ``unsafe_steps_by_term`` from ``term_steps``, the steps on which each cost term fired) use every step.
     """
     cut = sum(bool(e.get("cut")) for e in episodes)
     episodes = [e for e in episodes if not e.get("cut")] or episodes
@@ -139,6 +146,7 @@ def summarize(episodes: list[dict[str, Any]], stats: StepStats, cost_limit: floa
         "safe_ratio": stats.safe_ratio,
         "veto_rate": stats.veto_rate,
         "step_stats": stats.to_dict(),
+        **({"unsafe_steps_by_term": dict(sorted(term_steps.items()))} if term_steps is not None else {}),
         **episode_safety(episodes),
         # per episode, what success_but_unsafe and the severity figures are computed from
         "episode_safety": [{"success": bool(e["success"]), "cost": float(e["cost"]),
@@ -219,4 +227,4 @@ def evaluate(
                 break
             obs, _, terminated, truncated, _ = monitor.step(agent.act(obs, deterministic=True))
             done, t = terminated or truncated, t + 1
-    return summarize(monitor.episodes, monitor.stats, cost_limit_of(env))
+    return summarize(monitor.episodes, monitor.stats, cost_limit_of(env), monitor.term_steps)

@@ -149,11 +149,33 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def blas_kernel() -> str | None:
+    """The kernel set numpy's bundled OpenBLAS runs (``"Haswell"``, ``"Cooperlake"``, ...; ``None`` when
+    numpy has no bundled OpenBLAS). The simulator's controller multiplies matrices with numpy, and
+    kernels round differently: the same seeded actions drift by about 1e-14 within 100 steps, so records
+    reproduce bit for bit only on the same kernel (``OPENBLAS_CORETYPE`` chooses it)."""
+    import ctypes
+    import glob
+
+    for path in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libopenblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("openblas_get_corename64_", "openblas_get_corename", "scipy_openblas_get_corename64_"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return None
+
+
 def hardware() -> dict[str, Any]:
-    """CPU, memory and (if torch is already imported) GPU of this machine."""
+    """CPU, memory, numpy's OpenBLAS kernel and (if torch is already imported) GPU of this machine."""
     info: dict[str, Any] = {
         "machine": platform.machine(),
         "cpu": _cpu_model(),
+        "blas_kernel": blas_kernel(),
         "cpu_count": os.cpu_count(),
         "hostname": platform.node(),
         "os": platform.platform(),

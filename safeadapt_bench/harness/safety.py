@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from safeadapt_bench.harness.metrics import CRITIC_QUALITY, cumulative_curve, episode_safety
+from safeadapt_bench.harness.metrics import COST_TERM_NAMES, CRITIC_QUALITY, cumulative_curve, episode_safety
 
 #: Most points a multiplier curve keeps.
 MAX_CURVE_POINTS = 200
@@ -83,6 +83,8 @@ def safety_metrics(learning: dict[str, Any], final_evals: list[dict[str, Any] | 
     out: dict[str, float | None] = dict(episode_safety(deploy))
     out.update({f"{k}_learning": v for k, v in episode_safety(learning.get("episode_safety", [])).items()})
     out["unsafe_actions_learning"] = float(sum(float(c) > 0 for c in step_costs))
+    by_term = learning.get("unsafe_steps_by_term") or {}
+    out.update({f"unsafe_{t}_learning": float(by_term[t]) if t in by_term else None for t in COST_TERM_NAMES})
     out.update(_critic_figures(pretrain_stats, adapt_stats))
     return out
 

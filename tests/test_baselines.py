@@ -131,6 +131,31 @@ def test_veto_rejects_a_known_unsafe_candidate(env):
     assert rates[1] <= rates[0]
 
 
+class _OnlyReverseIsSafe(torch.nn.Module):
+    """Cost rate ~1 unless the first action component is below -0.5: an exit the actor does not propose."""
+
+    def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(50.0 * (actions[:, :1] + 0.5))
+
+
+def test_uniform_candidates_give_the_veto_an_exit_the_actor_does_not_propose(env):
+    obs_raw = env.reset(seed=0)[0]
+    proposal = np.array([0.9, 0, 0, 0, 0, 0, 0], dtype=np.float32)
+    executed = {}
+    for uniform in (0, 64):
+        kwargs = {**TINY, "veto_candidates": 0, "veto_uniform_candidates": uniform}
+        agent = resolve_agent("safe-adapter")(env.observation_space, env.action_space, seed=0, **kwargs)
+        agent.model.cost_critic = _OnlyReverseIsSafe()
+        obs = agent._tok.observation(obs_raw)
+        executed[uniform], fired = agent.model.shield(obs, proposal, deterministic=True)
+        assert fired
+    np.testing.assert_array_equal(executed[0], proposal)  # no candidate passes: the lowest-cost one, itself
+    assert executed[64][0] < -0.5  # a passing action from the whole box, the nearest of those that pass
+    with pytest.raises(ValueError, match="veto_uniform_candidates must be >= 0"):
+        resolve_agent("safe-adapter")(env.observation_space, env.action_space, seed=0,
+                                      **{**TINY, "veto_uniform_candidates": -1})
+
+
 def test_veto_predict_shares_one_backbone_pass_and_matches_sac(env):
     from stable_baselines3 import SAC
 

@@ -264,6 +264,7 @@ def test_safety_ablation_suite_file_and_named_suite_agree():
     assert kw["safe-adapter-veto-off"] == {**kw["safe-adapter"], "veto_enforce": False}
     assert kw["safe-adapter-expert-logs"]["mixed_logs"] is False
     assert kw["safe-adapter-best-q"]["veto_choice"] == "best_q"
+    assert kw["safe-adapter-uniform-candidates"] == {**kw["safe-adapter"], "veto_uniform_candidates": 16}
     assert named.settings.log_mix == {"noisy": 0.8, "careless": 0.2} and named.settings.log_mix_agents == "all"
     assert math.isclose(named.settings.false_veto_rate, 0.05)
 

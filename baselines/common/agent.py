@@ -114,7 +114,8 @@ class ReferenceAgent(Agent):
             gamma=c.gamma, ent_coef=c.ent_coef, policy_kwargs=self._policy_kwargs(),
             cost_critic=c.cost_critic, cost_gamma=c.cost_gamma, lagrangian=c.lagrangian,
             cost_limit=c.cost_limit, lagrange_lr=c.lagrange_lr, lagrange_init=c.lagrange_init,
-            veto=c.veto, veto_threshold=c.veto_threshold, veto_candidates=c.veto_candidates, veto_choice=c.veto_choice,
+            veto=c.veto, veto_threshold=c.veto_threshold, veto_candidates=c.veto_candidates,
+            veto_uniform_candidates=c.veto_uniform_candidates, veto_choice=c.veto_choice,
             veto_report=self.note_veto, veto_enforce=c.veto_enforce, actor_lr=c.actor_learning_rate,
             **c.extra,
         )

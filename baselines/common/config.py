@@ -87,6 +87,9 @@ class AgentConfig:
     the suite's ``dataset_policy`` logs alone (the expert-only ablation)."""
     veto_candidates: int = 16
     """Candidate actions sampled from the actor besides the proposed one."""
+    veto_uniform_candidates: int = 0
+    """Candidates drawn uniformly from the action box as well: moves the actor would not propose (turning
+    back from a joint limit), so that a state where every action near the actor's is unsafe has an exit."""
     veto_choice: str = "nearest"
     """Replacement for a vetoed action: the passing candidate ``"nearest"`` to it, or ``"best_q"``."""
     lagrangian: bool = False

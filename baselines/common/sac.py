@@ -118,6 +118,8 @@ class SafeSAC(SAC):
         veto: filter executed actions through :meth:`shield` (needs ``cost_critic``).
         veto_threshold: highest predicted cost rate an executed action may have.
         veto_candidates: actions sampled from the actor as alternatives to the proposed one.
+        veto_uniform_candidates: actions drawn uniformly from the action box besides those: moves the
+            actor would not propose, such as turning back from a joint limit.
         veto_choice: which passing candidate replaces a vetoed action: ``"nearest"`` to the proposal
             (least intervention) or ``"best_q"`` (highest reward critic).
         veto_report: called with each veto decision (``Agent.note_veto``); not saved.
@@ -144,6 +146,7 @@ class SafeSAC(SAC):
         veto: bool = False,
         veto_threshold: float = 0.3,
         veto_candidates: int = 16,
+        veto_uniform_candidates: int = 0,
         veto_choice: str = "nearest",
         veto_report: Callable[[bool], None] | None = None,
         veto_enforce: bool = True,
@@ -158,6 +161,10 @@ class SafeSAC(SAC):
         self.veto, self.veto_threshold, self.veto_candidates = veto, veto_threshold, veto_candidates
         if veto_choice not in ("nearest", "best_q"):
             raise ValueError(f"veto_choice must be 'nearest' or 'best_q', got {veto_choice!r}.")
+        if veto_candidates < 0 or veto_uniform_candidates < 0:
+            raise ValueError(f"veto_candidates and veto_uniform_candidates must be >= 0, got {veto_candidates} and "
+                             f"{veto_uniform_candidates}.")
+        self.veto_uniform_candidates = int(veto_uniform_candidates)
         self.veto_choice = veto_choice
         self.veto_report = veto_report
         self.veto_count, self.veto_decisions = 0, 0
@@ -293,6 +300,10 @@ class SafeSAC(SAC):
             noise = torch.randn((self.veto_candidates, mean.shape[1]), generator=gen, device=self.device)
             sampled = torch.tanh(mean + log_std.exp() * noise)
             cands = torch.cat([proposed, sampled], dim=0)
+            if self.veto_uniform_candidates:  # drawn only when asked for: the default draws as before
+                uniform = torch.rand((self.veto_uniform_candidates, mean.shape[1]), generator=gen,
+                                     device=self.device) * 2 - 1  # the (scaled) action box
+                cands = torch.cat([cands, uniform], dim=0)
             f = feats.expand(len(cands), -1)
             cost = self.cost_critic(f, cands).squeeze(1)
             ok = cost <= self.veto_threshold

@@ -321,7 +321,7 @@ QUICK_PRETRAIN: dict[str, dict[str, Any]] = {
 SAFETY_ABLATION_ALIASES: dict[str, str] = {
     name: "safe-adapter"
     for name in ("safe-adapter-veto-off", "safe-adapter-expert-logs", "safe-adapter-fvr-1pct", "safe-adapter-fvr-20pct",
-                 "safe-adapter-fixed-threshold", "safe-adapter-best-q")
+                 "safe-adapter-fixed-threshold", "safe-adapter-best-q", "safe-adapter-uniform-candidates")
 }
 SAFETY_ABLATION_KWARGS: dict[str, dict[str, Any]] = {
     "safe-adapter-veto-off": {"veto_enforce": False},  # the critic still trains and scores every proposal
@@ -330,6 +330,9 @@ SAFETY_ABLATION_KWARGS: dict[str, dict[str, Any]] = {
     "safe-adapter-fvr-20pct": {"false_veto_rate": 0.2},
     "safe-adapter-fixed-threshold": {"fixed_threshold": True, "veto_threshold": 0.3},
     "safe-adapter-best-q": {"veto_choice": "best_q"},
+    # 16 candidates from the whole action box besides the actor's 16: an exit where every action near the
+    # actor's is unsafe (the joint-limit bursts of the measured ablation)
+    "safe-adapter-uniform-candidates": {"veto_uniform_candidates": 16},
 }
 
 SAFETY_ABLATION_AGENTS = ("safe-adapter", *SAFETY_ABLATION_ALIASES, "adapter", "safe-rl")

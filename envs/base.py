@@ -19,6 +19,7 @@ from safeadapt_bench.envs.categories import (
     resolve_categories,
 )
 from safeadapt_bench.envs.costs import COST_TERMS, CostMonitor
+from safeadapt_bench.envs.light_meshes import FACE_FRACTION
 
 #: Observation cameras (``cameras=``): the fixed front view and the robot's eye-in-hand view.
 CAMERA_NAMES: tuple[str, ...] = ("front", "wrist")
@@ -96,11 +97,16 @@ class SafeAdaptEnv(gym.Env):
         distractor_split: str | None = None,
         fast_step: bool = True,
         object_colours: str = "fixed",
+        mesh_detail: float = FACE_FRACTION,
     ):
         self.cameras = _check_cameras(cameras)
         if object_colours not in OBJECT_COLOURS:
             raise ValueError(f"Unknown object_colours {object_colours!r}; choose one of {list(OBJECT_COLOURS)}.")
         self.object_colours = object_colours
+        if isinstance(mesh_detail, bool) or not isinstance(mesh_detail, (int, float)) or not 0 < mesh_detail <= 1:
+            raise ValueError(f"mesh_detail must be a fraction of faces in (0, 1], got {mesh_detail!r}; "
+                             "1.0 draws robosuite's full meshes.")
+        self.mesh_detail = float(mesh_detail)
         self.categories = resolve_categories(self.task, split, categories)
         self.distractor_pool = dx.distractor_pool(self.task, self.categories, distractor_split)
         self.distractors = dx.check_distractors(distractors, self.categories, self.distractor_pool)
@@ -129,7 +135,7 @@ class SafeAdaptEnv(gym.Env):
         self.scene = self.scene_class(robots=robot, categories=scene_categories, camera_size=self.camera_size,
                                       use_camera_obs=self._use_camera, cameras=self.cameras,
                                       has_offscreen_renderer=render_mode == "rgb_array",
-                                      random_colours=object_colours == "random")
+                                      random_colours=object_colours == "random", mesh_detail=self.mesh_detail)
         #: Whether steps go through the fast, bit-identical loop (:mod:`~safeadapt_bench.envs.fast_step`).
         self.fast_step = bool(fast_step) and self.scene.enable_fast_step()
         self.costs = CostMonitor(self.scene, force_threshold, joint_limit_margin)

@@ -22,8 +22,9 @@ from robosuite.environments.manipulation.manipulation_env import ManipulationEnv
 from robosuite.models.arenas import TableArena  # noqa: E402
 from robosuite.models.objects import BoxObject, CylinderObject  # noqa: E402
 from robosuite.models.tasks import ManipulationTask  # noqa: E402
+from robosuite.utils.binding_utils import MjSim  # noqa: E402
 
-from safeadapt_bench.envs import distractors, fast_step  # noqa: E402
+from safeadapt_bench.envs import distractors, fast_step, light_meshes  # noqa: E402
 from safeadapt_bench.envs.categories import CATEGORIES, HAZARD_NAME  # noqa: E402
 
 # robosuite logs every controller-config load at INFO, once per env; keep its warnings only.
@@ -84,8 +85,11 @@ class SafeScene(ManipulationEnv):
 
     def __init__(self, robots: str, categories: tuple[str, ...], camera_size: int = 64,
                  use_camera_obs: bool = True, has_offscreen_renderer: bool = True, hard_reset: bool = False,
-                 cameras: tuple[str, ...] = ("front",), random_colours: bool = False, **kwargs):
+                 cameras: tuple[str, ...] = ("front",), random_colours: bool = False,
+                 mesh_detail: float = light_meshes.FACE_FRACTION, **kwargs):
         self.category_names = tuple(categories)
+        #: Fraction of the purely visual meshes' faces drawn (:mod:`~safeadapt_bench.envs.light_meshes`).
+        self.mesh_detail = float(mesh_detail)
         #: Give the objects on the table a random colour each episode (visual only; drawn after placement).
         self.random_colours = bool(random_colours)
         self.active_category = self.category_names[0]
@@ -192,7 +196,13 @@ class SafeScene(ManipulationEnv):
 
     # ------------------------------------------------------------------ rendering
     def _initialize_sim(self, xml_string=None) -> None:  # noqa: ANN001 - robosuite signature
-        super()._initialize_sim(xml_string)
+        # robosuite's MujocoEnv._initialize_sim, with the model built by light_meshes.build_model.
+        xml = xml_string if xml_string else self.model.get_xml()
+        for processor in self._xml_processors:
+            xml = processor(xml)
+        self.sim = MjSim(light_meshes.build_model(xml, self.mesh_detail))
+        self.sim.forward()
+        self.initialize_time(self.control_freq)
         vis = self.sim.model._model.vis
         vis.quality.offsamples = OFFSCREEN_SAMPLES
         # The offscreen buffer only as large as the camera: clearing a 640x480 buffer costs more

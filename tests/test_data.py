@@ -85,7 +85,7 @@ def _copy(root: Path, src_id: str, dst_id: str, edit=None) -> None:
 # ---------------------------------------------------------------- round trip
 def test_round_trip_keeps_observations_actions_and_costs_exactly(expert_logs):
     s = expert_logs
-    assert s.dataset_id == "safeadapt/lift-expert-cam16-seed3-t25-v2"
+    assert s.dataset_id == "safeadapt/lift-expert-cam16-seed3-t25-v3"
     assert (s.episodes, s.steps) == (EPISODES, EPISODES * STEPS)
     ds = load(s.dataset_id)
     assert ds.total_episodes == EPISODES
@@ -282,10 +282,10 @@ def test_unknown_policy_split_and_env_are_refused(root):
 
 
 def test_ids_are_versioned_and_encode_settings():
-    assert dataset_id(ENV, "expert") == "safeadapt/lift-expert-v2"
+    assert dataset_id(ENV, "expert") == "safeadapt/lift-expert-v3"
     assert dataset_id("SafeAdapt/PickPlace-Heldout-v0", "careless", robot="UR5e", camera_size=32, seed=2) == \
-        "safeadapt/pickplace-heldout-careless-ur5e-cam32-seed2-v2"
-    assert dataset_id(ENV, "noisy", obs_mode="state", categories=["cube"]) == "safeadapt/lift-noisy-state-cube-v2"
+        "safeadapt/pickplace-heldout-careless-ur5e-cam32-seed2-v3"
+    assert dataset_id(ENV, "noisy", obs_mode="state", categories=["cube"]) == "safeadapt/lift-noisy-state-cube-v3"
     a, b = dataset_id(ENV, "expert", force_threshold=40.0), dataset_id(ENV, "expert", force_threshold=60.0)
     assert a != b and a.startswith("safeadapt/lift-expert-k")
     # an env default named explicitly keeps the id; another value changes it
@@ -332,7 +332,7 @@ def test_overwrite_needs_force_and_interruption_leaves_nothing(root):
 def test_provider_collects_once_and_serves_the_harness(root):
     kw = {"obs_mode": "state", "max_episode_steps": 5}
     did = provide_dataset(ENV, "noisy", 1, seed=4, **kw)
-    assert did == "safeadapt/lift-noisy-state-seed4-t5-v2"
+    assert did == "safeadapt/lift-noisy-state-seed4-t5-v3"
     mtime = (root / did / "data" / "main_data.hdf5").stat().st_mtime_ns
     assert provide_dataset(ENV, "noisy", 1, seed=4, **kw) == did
     assert (root / did / "data" / "main_data.hdf5").stat().st_mtime_ns == mtime  # reused
@@ -357,7 +357,7 @@ def test_cli_collect_and_datasets(root, capsys):
             "--obs-mode", "state", "--max-episode-steps", "8", "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "wrote safeadapt/lift-careless-state-seed5-t8-v2 (1 episodes, 8 steps)" in out
+    assert "wrote safeadapt/lift-careless-state-seed5-t8-v3 (1 episodes, 8 steps)" in out
     assert "steps/s collecting with 1 worker(s) vs" in out and "target >= 0.9x per worker" in out
     assert main(argv) == 2
     assert "already exists" in capsys.readouterr().err
@@ -370,13 +370,13 @@ def test_cli_collect_and_datasets(root, capsys):
     assert meta["env_kwargs"]["cameras"] == ["front", "wrist"] and meta["env_kwargs"]["terminate_on_success"] is True
     assert main(["datasets", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    row = {r["id"]: r for r in listing["datasets"]}["safeadapt/lift-careless-state-seed5-t8-v2"]
+    row = {r["id"]: r for r in listing["datasets"]}["safeadapt/lift-careless-state-seed5-t8-v3"]
     assert row["episodes"] == 1 and row["steps"] == 8 and row["policy"] == "careless"
     assert 0 <= row["cost_rate"] <= 1 and row["success_rate"] in (0.0, 1.0) and row["size_mb"] > 0
     assert row["mb_per_episode"] == pytest.approx(row["size_mb"] / row["episodes"])
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
-    assert "lift-careless-state-seed5-t8-v2" in out and "MB/episode" in out
+    assert "lift-careless-state-seed5-t8-v3" in out and "MB/episode" in out
 
 
 # ---------------------------------------------------------------- speed

@@ -165,11 +165,12 @@ def render_fingerprint() -> str:
     import robosuite
 
     import safeadapt_bench
-    from safeadapt_bench.envs import scene
+    from safeadapt_bench.envs import light_meshes, scene
 
     parts = (
         safeadapt_bench.__version__, mujoco.__version__, robosuite.__version__, scene.CAMERA_POS.tolist(),
         scene.CAMERA_TARGET.tolist(), scene.OFFSCREEN_SAMPLES, scene.RENDER_REFLECTIONS,
+        light_meshes.FACE_FRACTION, light_meshes.MIN_FACES, light_meshes.simplifier_version(),
     )
     return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
 

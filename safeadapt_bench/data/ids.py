@@ -19,7 +19,9 @@ NAMESPACE = "safeadapt"
 #: Version of the recorded data (the ``-vN`` of every id); bump it when the layout or the scripted
 #: policies' actions change. 2: the expert's descent no longer ends on one step without progress
 #: (under the noisy policy's noise that happened in mid-air, so logs labelled "close" there).
-DATASET_VERSION = 2
+#: 3: the images are drawn with lighter visual meshes (``envs/light_meshes.py``); actions, states and
+#: costs are the same as version 2's.
+DATASET_VERSION = 3
 #: Behaviour policies (``safeadapt_bench.experts.POLICIES``; repeated here so listing ids stays light).
 POLICIES: tuple[str, ...] = ("expert", "noisy", "careless")
 #: Observation modes that can be collected: the scripted policies read ``obs["state"]``.

@@ -304,6 +304,12 @@ def test_cell_spec_roundtrip_and_named_suites():
             assert CellSpec.from_dict(spec.to_dict()) == spec
     xe = get_suite("cross-embodiment")
     assert all(t.target_robot and t.target_robot != t.robot for t in xe.tasks)
+    quick, medium = get_suite("quick"), get_suite("medium")  # quick's logs and pre-training, 10x adaptation
+    assert (medium.agents, medium.tasks, medium.agent_kwargs) == (quick.agents, quick.tasks, quick.agent_kwargs)
+    assert medium.settings.adapt_env_steps == 10 * quick.settings.adapt_env_steps
+    ms, qs = medium.settings, quick.settings
+    assert (ms.dataset_policy, ms.dataset_episodes) == ("noisy", qs.dataset_episodes)
+    assert ms.pretrain_seconds == qs.pretrain_seconds
     assert TOY["env_factory"].endswith(":make_env")
 
 

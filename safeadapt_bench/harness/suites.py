@@ -404,6 +404,26 @@ SUITES: dict[str, Suite] = {
             "200 noisy expert logs, 3 seeds.",
         ),
         Suite(
+            "medium",
+            agents=REFERENCE,
+            tasks=(QUICK_TASK,),
+            seeds=(0, 1),
+            settings=Settings(
+                dataset_policy="noisy",
+                dataset_episodes=200,
+                pretrain_seconds=900.0,
+                adapt_env_steps=3000,
+                eval_every=500,
+                eval_episodes=5,
+                final_eval_episodes=20,
+            ),
+            agent_kwargs={a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(a, {})} for a in REFERENCE},
+            # `quick` with 10x its adaptation (3000 env steps, a curve point every 500): whether the learning
+            # curves and the ranking hold past the quick scale. Same logs and pre-training as `quick`.
+            description="2-core CPU, about an hour: `quick` with 10x the adaptation steps (3000), 2 seeds.",
+            videos=False,
+        ),
+        Suite(
             "safety-ablation",
             agents=SAFETY_ABLATION_AGENTS,
             aliases=SAFETY_ABLATION_ALIASES,

@@ -85,3 +85,33 @@ def test_rows_from_processes_side_by_side_are_all_kept(tmp_path):
     assert [(r["representation"], r["success_train"]) for r in rows] == [("frozen", 0.5), ("state", 0.75)]
     with pytest.raises(FileExistsError, match="other settings"):
         add_row(out, {**s, "demos": 3}, row)
+
+
+def test_state_view_picks_entries_and_moves_the_object_position_alike_in_both_of_its_entries():
+    import numpy as np
+
+    from safeadapt_bench.envs.base import STATE_DIM
+    from safeadapt_bench.harness.imitation import StateView
+
+    state = np.random.default_rng(1).normal(size=(5, STATE_DIM))
+    full = StateView()(state)
+    np.testing.assert_array_equal(full, state)
+    sub = StateView(("object_pos", "eef_to_object"))(state)
+    np.testing.assert_array_equal(sub, np.concatenate([state[:, 0:3], state[:, 17:20]], axis=1))
+    noisy = StateView(None, noise=0.01, seed=3)(state)
+    moved = noisy - state
+    np.testing.assert_allclose(moved[:, 0:3], moved[:, 17:20])  # one locator error, seen in both entries
+    assert 0.002 < np.abs(moved[:, 0:3]).mean() < 0.03
+    np.testing.assert_array_equal(moved[:, 3:17], 0)  # nothing else moves
+    np.testing.assert_array_equal(noisy, StateView(None, noise=0.01, seed=3)(state))  # seeded
+
+
+def test_state_keys_and_noise_are_checked_and_old_tables_keep_their_settings(capsys):
+    base = ["imitation", "--representations", "state", "--out", "unused.json"]
+    assert main([*base, "--state-keys", "object_pose"]) == 2
+    assert "state_keys must be distinct entries of the state" in capsys.readouterr().err
+    assert main([*base, "--state-noise", "-0.01"]) == 2
+    assert "state_noise must be a std in metres >= 0" in capsys.readouterr().err
+    assert "state_keys" not in settings_dict(ImitationSettings())  # tables written before the option resume
+    assert settings_dict(ImitationSettings(state_keys=("object_pos",), state_noise=0.01))["state_keys"] == [
+        "object_pos"]

@@ -41,6 +41,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agent-kwargs", default=None, metavar="JSON",
                    help="extra reference-agent settings for every pixel row, as JSON "
                    "(e.g. '{\"pool_tokens\": \"both\"}'; see AgentConfig)")
+    p.add_argument("--state-keys", nargs="+", default=None, metavar="KEY",
+                   help="the privileged-state entries the state row sees (default: all), e.g. object_pos "
+                   "eef_to_object")
+    p.add_argument("--state-noise", type=float, default=0.0, metavar="M",
+                   help="std (m) of Gaussian noise on the object's position in the state row's input, in training "
+                   "and evaluation: what an object locator with that error would give a policy (default 0)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's own); use 1 per process when running several side by "
                    "side: two processes with the default threads each ran ~13x slower on 2 cores")
@@ -84,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
                           log_colours=args.log_colours,
                           cameras=tuple(args.cameras), updates=args.updates,
                           seconds=args.seconds, batch_size=args.batch_size, eval_episodes=args.eval_episodes,
-                          seed=args.seed, pool=args.pool, agent_kwargs=agent_kwargs)
+                          seed=args.seed, pool=args.pool, agent_kwargs=agent_kwargs,
+                          state_keys=tuple(args.state_keys) if args.state_keys else None,
+                          state_noise=args.state_noise)
+    if "state" in names:
+        from safeadapt_bench.harness.imitation import StateView
+
+        StateView(s.state_keys, s.state_noise)  # bad keys or noise: an error before anything runs
     out = Path(args.out)
     table = {"settings": settings_dict(s), "rows": []}
     if out.exists():

@@ -56,6 +56,11 @@ class ImitationSettings:
         seed: training seed.
         pool: the pixel rows' pooling (``safeadapt_bench.pooling.POOLS``).
         agent_kwargs: extra reference-agent settings for every pixel row.
+        state_keys: the privileged-state entries the ``state`` row sees (names of
+            ``STATE_LAYOUT``; ``None``: all of them).
+        state_noise: std (m) of Gaussian noise added to the object's position in the ``state`` row's
+            input (``object_pos`` and ``eef_to_object`` alike, each step, in training and evaluation):
+            what an object locator with that error would give a policy.
     """
 
     env_id: str = "SafeAdapt/Lift-v0"
@@ -73,6 +78,8 @@ class ImitationSettings:
     seed: int = 0
     pool: str = "spatial_softmax"
     agent_kwargs: dict[str, Any] | None = None
+    state_keys: tuple[str, ...] | None = None
+    state_noise: float = 0.0
 
 
 def check_representations(names: list[str]) -> list[str]:
@@ -99,8 +106,10 @@ class StateBC(nn.Module):
 
     required_obs_keys = ("proprio", "state")
 
-    def __init__(self, in_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
+    def __init__(self, in_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
+                 view: StateView | None = None) -> None:
         super().__init__()
+        self.view = view or StateView()
         layers: list[nn.Module] = []
         last = in_dim
         for width in hidden:
@@ -114,18 +123,48 @@ class StateBC(nn.Module):
         return self.net((x - self.mean) / self.std)
 
     def act(self, obs: dict[str, Any], deterministic: bool = True) -> np.ndarray:
-        x = torch.as_tensor(np.concatenate([obs["proprio"], obs["state"]]), dtype=torch.float32)[None]
+        x = torch.as_tensor(np.concatenate([obs["proprio"], self.view(obs["state"])]), dtype=torch.float32)[None]
         with torch.no_grad():
             return torch.tanh(self(x))[0].numpy()
 
 
-def _state_arrays(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+class StateView:
+    """The part of the privileged state a ``state`` row sees (``keys`` of ``STATE_LAYOUT``, all by
+    default), with Gaussian noise of std ``noise`` (m, seeded) on the object's position."""
+
+    def __init__(self, keys: tuple[str, ...] | None = None, noise: float = 0.0, seed: int = 0) -> None:
+        from safeadapt_bench.envs.base import STATE_LAYOUT
+
+        keys = tuple(keys) if keys else tuple(STATE_LAYOUT)
+        unknown = [k for k in keys if k not in STATE_LAYOUT]
+        if unknown or len(set(keys)) != len(keys):
+            raise ValueError(f"state_keys must be distinct entries of the state, from {list(STATE_LAYOUT)}; got "
+                             f"{list(keys)}.")
+        if not noise >= 0:
+            raise ValueError(f"state_noise must be a std in metres >= 0, got {noise!r}.")
+        start = np.cumsum([0, *STATE_LAYOUT.values()])
+        spans = {k: np.arange(start[i], start[i + 1]) for i, k in enumerate(STATE_LAYOUT)}
+        self.columns = np.concatenate([spans[k] for k in keys])
+        self.noisy = np.concatenate([spans["object_pos"], spans["eef_to_object"]]).reshape(2, 3)
+        self.noise, self.rng = float(noise), np.random.default_rng(seed)
+
+    def __call__(self, state: np.ndarray) -> np.ndarray:
+        state = np.array(state, dtype=np.float64)
+        if self.noise > 0:
+            n = self.rng.normal(0.0, self.noise, state.shape[:-1] + (3,))
+            state[..., self.noisy[0]] += n
+            state[..., self.noisy[1]] += n
+        return state[..., self.columns]
+
+
+def _state_arrays(dataset: Any, view: StateView | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    view = view or StateView()
     xs, acts = [], []
     for ep in dataset.episodes():
         if ep.state is None:
             raise ValueError(f"The logs {dataset.id!r} hold no privileged state; collect them with obs_mode "
                              "'rgbd+state'.")
-        xs.append(np.concatenate([ep.proprio[:len(ep)], ep.state[:len(ep)]], axis=1))
+        xs.append(np.concatenate([ep.proprio[:len(ep)], view(ep.state[:len(ep)])], axis=1))
         acts.append(ep.labels)
     return torch.as_tensor(np.concatenate(xs), dtype=torch.float32), torch.as_tensor(np.concatenate(acts))
 
@@ -136,8 +175,9 @@ def train_state_bc(dataset: Any, s: ImitationSettings) -> tuple[StateBC, dict[st
 
     torch.manual_seed(s.seed)
     train, val = dataset.split(0.1)
-    x, a = _state_arrays(train)
-    policy = StateBC(x.shape[1], a.shape[1])
+    view = StateView(s.state_keys, s.state_noise, seed=s.seed)
+    x, a = _state_arrays(train, view)
+    policy = StateBC(x.shape[1], a.shape[1], view=view)
     policy.mean.copy_(x.mean(0))
     policy.std.copy_(x.std(0).clamp_min(1e-3))
     opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
@@ -159,7 +199,7 @@ def train_state_bc(dataset: Any, s: ImitationSettings) -> tuple[StateBC, dict[st
         n += 1
     stats: dict[str, Any] = {"updates": n, "frames": len(x), "wall_seconds": round(time.perf_counter() - t0, 2)}
     if val is not None:
-        xv, av = _state_arrays(val)
+        xv, av = _state_arrays(val, view)
         with torch.no_grad():
             stats["val_bc"] = float(loss(xv, av))
     policy.eval()
@@ -284,4 +324,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def settings_dict(s: ImitationSettings) -> dict[str, Any]:
     """The settings as a plain dict (for the table file)."""
-    return json.loads(json.dumps(asdict(s)))  # tuples as lists, as the table file reads back
+    d = json.loads(json.dumps(asdict(s)))  # tuples as lists, as the table file reads back
+    for key, default in (("state_keys", None), ("state_noise", 0.0)):  # tables written before these existed
+        if d[key] == default:
+            del d[key]
+    return d

@@ -305,6 +305,17 @@ REFERENCE = ("safe-adapter", "full-finetune", "adapter", "safe-rl")
 #: both share one set of logs and frame caches.
 QUICK_TASK = TaskSpec("Lift", obs_mode="rgbd", camera_size=64,
                       env_kwargs={"cameras": ["front", "wrist"], "terminate_on_success": True})
+#: Settings of ``quick`` (and, with 10x the adaptation, ``medium``): 200 noisy logs, pre-training bounded by
+#: updates (the cap never binds), a 4-point learning curve, 20 final episodes per split.
+QUICK_SETTINGS = Settings(
+    dataset_policy="noisy",
+    dataset_episodes=200,
+    pretrain_seconds=900.0,
+    adapt_env_steps=300,
+    eval_every=100,
+    eval_episodes=5,
+    final_eval_episodes=20,
+)
 #: Adaptation settings of every reference agent in ``quick``: a behaviour-cloning anchor and a slow actor,
 #: so that SAC's fresh critic does not undo pre-training (measured in the README's "Adaptation").
 QUICK_ADAPT: dict[str, Any] = {"bc_weight": 4.0, "actor_learning_rate": 3e-5}
@@ -387,15 +398,7 @@ SUITES: dict[str, Suite] = {
             agents=REFERENCE,
             tasks=(QUICK_TASK,),
             seeds=(0, 1, 2),
-            settings=Settings(
-                dataset_policy="noisy",
-                dataset_episodes=200,
-                pretrain_seconds=900.0,
-                adapt_env_steps=300,
-                eval_every=100,
-                eval_episodes=5,
-                final_eval_episodes=20,
-            ),
+            settings=QUICK_SETTINGS,
             agent_kwargs={a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(a, {})} for a in REFERENCE},
             # Sized on agents that learn (issue 10's imitation recipe): the logs and cameras of
             # `safeadapt-bench imitation`, each agent's pre-training bounded by updates (not the clock,
@@ -408,15 +411,7 @@ SUITES: dict[str, Suite] = {
             agents=REFERENCE,
             tasks=(QUICK_TASK,),
             seeds=(0, 1),
-            settings=Settings(
-                dataset_policy="noisy",
-                dataset_episodes=200,
-                pretrain_seconds=900.0,
-                adapt_env_steps=3000,
-                eval_every=500,
-                eval_episodes=5,
-                final_eval_episodes=20,
-            ),
+            settings=dataclasses.replace(QUICK_SETTINGS, adapt_env_steps=3000, eval_every=500),
             agent_kwargs={a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(a, {})} for a in REFERENCE},
             # `quick` with 10x its adaptation (3000 env steps, a curve point every 500): whether the learning
             # curves and the ranking hold past the quick scale. Same logs and pre-training as `quick`.

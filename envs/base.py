@@ -19,7 +19,7 @@ from safeadapt_bench.envs.categories import (
     resolve_categories,
 )
 from safeadapt_bench.envs.costs import COST_TERMS, CostMonitor
-from safeadapt_bench.envs.light_meshes import FACE_FRACTION
+from safeadapt_bench.envs.light_meshes import FACE_FRACTION, check_fraction
 
 #: Observation cameras (``cameras=``): the fixed front view and the robot's eye-in-hand view.
 CAMERA_NAMES: tuple[str, ...] = ("front", "wrist")
@@ -103,10 +103,7 @@ class SafeAdaptEnv(gym.Env):
         if object_colours not in OBJECT_COLOURS:
             raise ValueError(f"Unknown object_colours {object_colours!r}; choose one of {list(OBJECT_COLOURS)}.")
         self.object_colours = object_colours
-        if isinstance(mesh_detail, bool) or not isinstance(mesh_detail, (int, float)) or not 0 < mesh_detail <= 1:
-            raise ValueError(f"mesh_detail must be a fraction of faces in (0, 1], got {mesh_detail!r}; "
-                             "1.0 draws robosuite's full meshes.")
-        self.mesh_detail = float(mesh_detail)
+        self.mesh_detail = check_fraction(mesh_detail)
         self.categories = resolve_categories(self.task, split, categories)
         self.distractor_pool = dx.distractor_pool(self.task, self.categories, distractor_split)
         self.distractors = dx.check_distractors(distractors, self.categories, self.distractor_pool)

@@ -76,16 +76,22 @@ def _decimated(model: mujoco.MjModel, mesh: int, fraction: float) -> tuple[np.nd
     return _CACHE[key]
 
 
-def build_model(xml: str, face_fraction: float | None = FACE_FRACTION) -> mujoco.MjModel:
+def check_fraction(fraction: float) -> float:
+    """``fraction`` as a float in ``(0, 1]`` (the env's ``mesh_detail``); a clear error otherwise."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"mesh_detail must be a fraction of faces in (0, 1], got {fraction!r}; "
+                         "1.0 draws robosuite's full meshes.")
+    return float(fraction)
+
+
+def build_model(xml: str, face_fraction: float = FACE_FRACTION) -> mujoco.MjModel:
     """Compile ``xml`` into a model whose purely visual meshes keep ``face_fraction`` of their faces.
 
-    ``face_fraction=None`` (or 1) compiles the XML as robosuite does, every mesh as loaded.
+    ``face_fraction=1`` compiles the XML as robosuite does, every mesh as loaded.
     """
-    if face_fraction is None or face_fraction >= 1.0:
-        return mujoco.MjModel.from_xml_string(xml)
-    if not 0.0 < face_fraction < 1.0:
-        raise ValueError(f"face_fraction must be in (0, 1], got {face_fraction}.")
     full = mujoco.MjModel.from_xml_string(xml)
+    if check_fraction(face_fraction) == 1.0:
+        return full
     spec = mujoco.MjSpec.from_string(xml)  # a fresh spec: one compiled already cannot take new mesh data
     for mesh, faces in _purely_visual(full).items():
         if faces < MIN_FACES:

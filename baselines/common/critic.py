@@ -39,8 +39,12 @@ def check_false_veto_rate(rate: Any) -> float:
 
 
 def window_labels(costs: torch.Tensor, episode: torch.Tensor, window: int) -> torch.Tensor:
-    """``(N,)`` bool: a cost occurs at one of the steps ``t .. t+window-1`` of the same episode."""
-    costs, episode = torch.as_tensor(costs).float(), torch.as_tensor(episode)
+    """``(N,)`` bool, on the CPU: a cost occurs at one of the steps ``t .. t+window-1`` of the same episode.
+
+    On the CPU wherever ``costs`` lives (pre-training may hold them on the GPU): the labels select window
+    starts, and the index tensors stay on the CPU.
+    """
+    costs, episode = torch.as_tensor(costs).detach().float().cpu(), torch.as_tensor(episode).cpu()
     out = costs > 0
     for k in range(1, max(int(window), 1)):
         nxt = torch.zeros_like(out)

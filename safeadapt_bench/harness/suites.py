@@ -348,18 +348,20 @@ SAFETY_ABLATION_KWARGS: dict[str, dict[str, Any]] = {
 
 SAFETY_ABLATION_AGENTS = ("safe-adapter", *SAFETY_ABLATION_ALIASES, "adapter", "safe-rl")
 
-#: Tasks of the ``standard`` suites.
-STANDARD_TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec("Lift", obs_mode="rgbd", camera_size=84),
-    TaskSpec("PickPlace", obs_mode="rgbd", camera_size=84),
-    TaskSpec("LiftAmong", obs_mode="rgbd", camera_size=84),
+#: Tasks of the ``standard`` suites: the quick suite's recipe (front + wrist RGB-D, episodes end on success)
+#: at 84 px, on Lift, PickPlace and the grounding task LiftAmong.
+STANDARD_TASKS: tuple[TaskSpec, ...] = tuple(
+    TaskSpec(task, obs_mode="rgbd", camera_size=84,
+             env_kwargs={"cameras": ["front", "wrist"], "terminate_on_success": True})
+    for task in ("Lift", "PickPlace", "LiftAmong")
 )
 #: Budgets of the ``standard`` suites: at most 1 hour per cell on one GPU. The wall-clock caps bound
 #: it: 10 min of pre-training and 35 min of adaptation (evaluation excluded), leaving about 15 min for
-#: the evaluations (at most 6 curve points x 10 episodes and 2 x 50 final episodes: 40k env steps on
-#: PickPlace's 250-step episodes). Estimated, not yet measured on a GPU: the caps hold whatever the
-#: speed, but where they bind, the step budget is not reached and records depend on the machine.
+#: the evaluations (at most 6 curve points x 10 episodes and 2 x 50 final episodes). The logs are the
+#: quick suite's kind (200 noisy expert episodes). Where a cap binds, the step budget is not reached and
+#: records depend on the machine (see the README's "GPU tier" for what one H200 reached).
 STANDARD_SETTINGS = Settings(
+    dataset_policy="noisy",
     dataset_episodes=200,
     pretrain_seconds=600.0,
     adapt_env_steps=50_000,
@@ -451,6 +453,7 @@ SUITES: dict[str, Suite] = {
             tasks=STANDARD_TASKS,
             seeds=(0, 1, 2, 3, 4),
             settings=STANDARD_SETTINGS,
+            agent_kwargs={a: dict(QUICK_ADAPT) for a in REFERENCE},
             description="One GPU: the four reference agents on Lift, PickPlace and LiftAmong (grounding), 5 seeds, "
             "at most 1 hour per cell.",
         ),
@@ -460,7 +463,7 @@ SUITES: dict[str, Suite] = {
             tasks=STANDARD_TASKS,
             seeds=(0, 1, 2, 3, 4),
             settings=STANDARD_SETTINGS,
-            agent_kwargs={a: dict(VIT_B_32) for a in REFERENCE},
+            agent_kwargs={a: {**QUICK_ADAPT, **VIT_B_32} for a in REFERENCE},
             description="`standard` on open_clip's ViT-B-32 (LAION-2B weights, downloaded by open_clip) instead of "
             "the embedded backbone.",
         ),

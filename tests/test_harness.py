@@ -510,3 +510,21 @@ def test_videos_default_per_suite_and_stay_out_of_the_cell_config(tmp_path):
     run_sweep(one, str(tmp_path / "res"), progress=False)
     (rec,) = load_records(str(tmp_path / "res"))
     assert rec["videos"] == [] and not os.path.exists(tmp_path / "res" / "videos")
+
+
+def test_report_lists_agents_in_the_order_of_the_suite_that_wrote_the_records(tmp_path):
+    res = str(tmp_path / "res")
+    suite = toy_suite(agents=("shielded-random", "random"), seeds=(0,), tasks=(TaskSpec("Lift", obs_mode="state"),))
+    run_sweep(suite, res, progress=False)
+    assert json.load(open(os.path.join(res, "manifest.json")))["agent_order"] == ["shielded-random", "random"]
+    default = build_report(res, str(tmp_path / "default"), reps=20, plots=False)
+    table = open(os.path.join(default, "leaderboard.md")).read()
+    assert table.index("shielded-random") < table.index("| random")  # not the cell ids' alphabetical order
+    explicit = build_report(res, str(tmp_path / "explicit"), reps=20, plots=False,
+                            agent_order=["shielded-random", "random"])
+    assert open(os.path.join(explicit, "leaderboard.md")).read() == table
+    reverse = build_report(res, str(tmp_path / "reverse"), reps=20, plots=False, agent_order=["random"])
+    assert open(os.path.join(reverse, "leaderboard.md")).read() != table  # --order still wins
+    # A later sweep with another agent keeps the recorded order and appends the new one.
+    ResultsDir(res).note_agent_order(["random", "extra"])
+    assert json.load(open(os.path.join(res, "manifest.json")))["agent_order"] == ["shielded-random", "random", "extra"]

@@ -20,7 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-plots", action="store_true", help="tables only")
     p.add_argument(
-        "--order", nargs="+", metavar="AGENT", help="list agents in this order in tables and figures"
+        "--order", nargs="+", metavar="AGENT",
+        help="list agents in this order in tables and figures (default: the order of the suite that wrote "
+        "the records, kept in the results directory's manifest)",
     )
     p.set_defaults(func=run)
 

@@ -28,6 +28,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -308,6 +309,16 @@ class ResultsDir:
                 "directory, or the safeadapt-bench version that wrote it; nothing was changed."
             )
         return data
+
+    def note_agent_order(self, agents: Sequence[str]) -> None:
+        """Record the suite's agent order in the manifest (``agent_order``), so that ``safeadapt-bench
+        report`` lists agents as the run's own report did. Agents already listed keep their place; new
+        ones follow."""
+        order = list(self.manifest.get("agent_order") or [])
+        merged = order + [a for a in agents if a not in order]
+        if merged != order:
+            self.manifest["agent_order"] = merged
+            atomic_write_text(os.path.join(self.path, "manifest.json"), json.dumps(self.manifest, indent=1))
 
     def record_path(self, cell_id: str) -> str:
         """Path of a cell's record."""

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 
 from safeadapt_bench.harness.leaderboard import DEFAULT_REPS, leaderboard, write_tables
-from safeadapt_bench.harness.records import load_records
+from safeadapt_bench.harness.records import ResultsDir, load_records
 
 
 def build_report(
@@ -19,11 +19,14 @@ def build_report(
     """Write tables (``report/*.md|csv|tex``), figures (``report/figures/*.png|pdf``) and the HTML
     page ``report/index.html`` (leaderboard, figures, expert logs, videos, settings, provenance).
 
-    Returns the output directory (default ``<results>/report``).
+    ``agent_order`` (default: the manifest's ``agent_order``, the order of the suites that wrote the
+    records) lists agents in tables and figures. Returns the output directory (default ``<results>/report``).
     """
     records = load_records(results_path)
     if not records:
         raise FileNotFoundError(f"{results_path} has no cell records yet.")
+    if agent_order is None:
+        agent_order = ResultsDir(results_path, create=False).manifest.get("agent_order")
     if agent_order:  # tables and figures list agents in this order (the rest after, by cell id)
         rank = {a: i for i, a in enumerate(agent_order)}
         records.sort(key=lambda r: rank.get(r["config"]["agent"], len(rank)))

@@ -105,6 +105,7 @@ def run_sweep(
     from safeadapt_bench.harness.executors import LocalExecutor
 
     results = ResultsDir(results_path)
+    results.note_agent_order(suite.agents)
     todo, done = plan(suite, results)
     result = SweepResult(skipped=[s.cell_id for s in done])
     if not todo:

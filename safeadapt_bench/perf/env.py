@@ -145,22 +145,63 @@ def _reset_seconds(repeats: int) -> tuple[float, float]:
     return t_hard, t_env
 
 
-def _vector_steps_per_second(num_envs: int, obs_mode: str, steps: int) -> float:
+def _vector_scaling(obs_mode: str, steps: int, rounds: int) -> tuple[float, float]:
+    """Median steps/s of async vector envs with 1 and with 2 workers, in alternating rounds of ``steps``
+    vector steps (round 0 warms up), so that machine load falls on both alike."""
     import gymnasium as gym
 
-    venv = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="async", obs_mode=obs_mode,
-                        camera_size=64, max_episode_steps=10**9)
-    venv.reset(seed=0)
-    actions = _actions(steps + 5)
-    batch = lambda a: np.repeat(a[None], num_envs, axis=0)  # noqa: E731
-    for a in actions[:5]:
-        venv.step(batch(a))
+    venvs = {n: gym.make_vec(ENV_ID, num_envs=n, vectorization_mode="async", obs_mode=obs_mode,
+                             camera_size=64, max_episode_steps=10**9) for n in (1, 2)}
+    actions = _actions(steps * (rounds + 1))
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    try:
+        for venv in venvs.values():
+            venv.reset(seed=0)
+        for r in range(rounds + 1):
+            for n, venv in venvs.items():
+                block = np.repeat(actions[r * steps:(r + 1) * steps, None], n, axis=1)
+                t0 = time.perf_counter()
+                for a in block:
+                    venv.step(a)
+                if r:
+                    rates[n].append(n * steps / (time.perf_counter() - t0))
+    finally:
+        for venv in venvs.values():
+            venv.close()
+    return statistics.median(rates[1]), statistics.median(rates[2])
+
+
+def _mujoco_steps(n: int) -> float:
+    """Seconds for ``n`` ``mj_step`` of a small model (one process's share of the scaling ceiling)."""
+    import mujoco
+
+    model = mujoco.MjModel.from_xml_string(
+        "<mujoco><worldbody><geom type='plane' size='1 1 .1'/><body pos='0 0 .2'><freejoint/>"
+        "<geom size='.05'/></body></worldbody></mujoco>")
+    data = mujoco.MjData(model)
     t0 = time.perf_counter()
-    for a in actions[5:]:
-        venv.step(batch(a))
-    elapsed = time.perf_counter() - t0
-    venv.close()
-    return num_envs * steps / elapsed
+    for _ in range(n):
+        mujoco.mj_step(model, data)
+    return time.perf_counter() - t0
+
+
+def _process_scaling(steps: int, rounds: int) -> tuple[float, float]:
+    """This machine's ceiling for 2 worker processes: median steps/s of pure MuJoCo stepping in 1 and in 2
+    processes at once, in alternating rounds. Two CPU-bound processes rarely run 2x as fast as one on
+    shared or frequency-scaled cores; a vector env cannot scale better than this."""
+    import multiprocessing
+
+    one, two = [], []
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_mujoco_steps, [1000, 1000])
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            pool.map(_mujoco_steps, [steps])
+            one.append(steps / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            pool.map(_mujoco_steps, [steps, steps], chunksize=1)
+            two.append(2 * steps / (time.perf_counter() - t0))
+    return statistics.median(one), statistics.median(two)
 
 
 def _import_seconds(repeats: int) -> float:
@@ -192,12 +233,17 @@ def run(quick: bool = False) -> list[Measurement]:
     t_hard, t_env = _reset_seconds(8 if quick else 30)
     out.append(Measurement(s, "reset, no camera: wrapped env", 1000 * t_env, "ms",
                            "robosuite hard reset", 1000 * t_hard, "<= 10 ms"))
+    one, two = _process_scaling(100_000 if quick else 300_000, rounds + 2)
+    ceiling = two / one
+    out.append(Measurement(s, "2 processes of pure MuJoCo stepping (this machine's ceiling)", two, "steps/s",
+                           "1 process", one, "what 2 workers can reach here"))
     for mode, steps in (("state", 100 if quick else 300), ("rgbd", 20 if quick else 60)):
-        one = _vector_steps_per_second(1, mode, steps)
-        two = _vector_steps_per_second(2, mode, steps)
+        one, two = _vector_scaling(mode, steps, rounds + 2)
         label = "no camera" if mode == "state" else "64x64 RGB-D"
         out.append(Measurement(s, f"async vector, 2 workers, {label}", two, "steps/s",
                                "1 worker", one, ">= 1.8x"))
+        out.append(Measurement(s, f"async vector, 2 workers, {label}: scaling", two / one, "x",
+                               "the machine's 2-process ceiling", ceiling, "fraction of the ceiling"))
     out.append(Measurement(s, "import safeadapt_bench", _import_seconds(3), "s", "", None, "< 1 s"))
     # Vector scaling needs free cores: the load average says how many other processes competed.
     out.append(Measurement(s, f"machine load at the end (1-min load average, {os.cpu_count()} cores)",

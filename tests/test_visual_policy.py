@@ -311,3 +311,35 @@ def test_policy_without_the_instruction_ignores_it(env, logs, cache):
         assert torch.equal(ext_n.features_from_tokens(tokens, obs), ext_n.features_from_tokens(tokens, other))
     stats = without.pretrain(logs, Budget(updates=3))
     assert stats["updates"] == 3
+
+
+def test_offline_reward_critic_fits_the_logged_discounted_returns(env, logs, cache):
+    from safeadapt_bench.baselines.common.frames import discounted_returns
+    from safeadapt_bench.baselines.common.pretrain import critic_mc
+
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, **TINY, adapter=None,
+                                     pretrain_updates=150, pretrain_lr=3e-3, critic_pretrain=True)
+    frames = agent.logged_frames(logs)
+    gamma = agent.model.gamma
+    returns = discounted_returns(frames, gamma)
+    # by hand: G_t = r_t + gamma G_{t+1} inside an episode, and the last step of an episode is its reward
+    rewards, episode = frames.rewards.double(), frames.episode
+    last = torch.cat([episode[1:] != episode[:-1], torch.tensor([True])])
+    assert torch.allclose(returns[last].double(), rewards[last], atol=1e-5)
+    inner = torch.nonzero(~last).squeeze(1)
+    assert torch.allclose(returns[inner].double(), rewards[inner] + gamma * returns[inner + 1].double(), atol=1e-4)
+    idx = torch.arange(len(frames))
+    before = float(critic_mc(agent.model, frames, idx, returns).detach())
+    stats = agent.pretrain(logs, Budget())
+    after = float(critic_mc(agent.model, frames, idx, returns).detach())
+    assert stats["q_mc"] > 0 and after < 0.2 * before
+    # SAC's target critics start from the fitted ones
+    x = torch.cat([frames.features(agent.model.actor.features_extractor, idx), frames.actions], 1).detach()
+    for q, q_target in zip(agent.model.critic.q_networks, agent.model.critic_target.q_networks):
+        assert torch.equal(q(x), q_target(x))
+    # off by default: the critics are not touched
+    plain = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, **TINY, adapter=None,
+                                     pretrain_updates=20)
+    w = [p.clone() for q in plain.model.critic.q_networks for p in q.parameters()]
+    assert "q_mc" not in plain.pretrain(logs, Budget())
+    assert all(torch.equal(a, b) for a, b in zip(w, (p for q in plain.model.critic.q_networks for p in q.parameters())))

@@ -154,7 +154,7 @@ class ReferenceAgent(Agent):
         settings = PretrainSettings(
             contrastive=c.contrastive, behaviour_cloning=c.behaviour_cloning, cost_critic=c.cost_critic,
             window=c.window, updates=c.pretrain_updates, seconds=c.pretrain_seconds, batch_size=c.pretrain_batch_size,
-            lr=c.pretrain_lr, temperature=c.temperature, seed=self.seed)
+            lr=c.pretrain_lr, temperature=c.temperature, seed=self.seed, reward_critic=c.critic_pretrain)
         stats = pretrain(self.model, frames, val, budget, settings)
         if c.bc_weight and c.behaviour_cloning:
             from safeadapt_bench.baselines.common.critic import bc_starts
@@ -252,6 +252,7 @@ def frames_on(frames: Any, device: Any) -> Any:
         tokens={k: v.to(device) for k, v in frames.tokens.items()},
         obs={k: v.to(device) for k, v in frames.obs.items()},
         actions=frames.actions.to(device), labels=frames.labels.to(device), costs=frames.costs.to(device),
+        rewards=None if frames.rewards is None else frames.rewards.to(device),
     )
 
 

@@ -106,6 +106,9 @@ class AgentConfig:
     """InfoNCE alignment of the adapter's image embedding with (state, action) window embeddings."""
     behaviour_cloning: bool = True
     """Warm-start the actor on the logged actions."""
+    critic_pretrain: bool = False
+    """Fit SAC's reward critics offline to the logs' discounted returns (Monte Carlo, ``gamma``) before
+    adaptation, so that adaptation does not start from random critics."""
     window: int = 4
     """Steps in each (state, action) window of the contrastive and offline cost targets."""
     pretrain_updates: int = 3000

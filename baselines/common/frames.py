@@ -47,6 +47,7 @@ class LoggedFrames:
         from_cache: whether the tokens were read from the cache.
         source: ``(N,)`` index into ``sources`` of each frame's behaviour policy (``None``: unknown).
         sources: behaviour-policy names (``"expert"``, ``"noisy"``, ``"careless"``).
+        rewards: ``(N,)`` the logged rewards (``None`` for frames built without them).
     """
 
     tokens: dict[str, torch.Tensor]
@@ -60,6 +61,7 @@ class LoggedFrames:
     from_cache: bool = False
     source: torch.Tensor | None = None
     sources: tuple[str, ...] = ()
+    rewards: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -135,7 +137,8 @@ def fingerprint(dataset: Any, extractor: BackboneExtractor, start: int) -> str:
 
 def _episode_arrays(dataset: Any, keys: list[str], tokenize: Callable[[str], np.ndarray]) -> dict[str, Any]:
     """Observations (frames ``0..T-1``), actions and costs of every episode, concatenated."""
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "action", "label", "cost", "episode", "step")}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "action", "label", "cost", "reward", "episode",
+                                                          "step")}
     for ep in dataset.episodes():
         n = len(ep)
         for k in keys:
@@ -150,6 +153,7 @@ def _episode_arrays(dataset: Any, keys: list[str], tokenize: Callable[[str], np.
         cols["action"].append(np.asarray(ep.actions, dtype=np.float32))
         cols["label"].append(np.asarray(ep.labels, dtype=np.float32))
         cols["cost"].append(np.asarray(ep.costs, dtype=np.float32))
+        cols["reward"].append(np.asarray(ep.rewards, dtype=np.float32))
         cols["episode"].append(np.full(n, ep.index))
         cols["step"].append(np.arange(n))
     if not cols["action"]:
@@ -222,7 +226,24 @@ def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str
     return LoggedFrames(tokens=tokens, obs=obs, actions=torch.from_numpy(arrays["action"]),
                         labels=torch.from_numpy(arrays["label"]),
                         costs=torch.from_numpy(arrays["cost"]), episode=torch.from_numpy(arrays["episode"]),
-                        step=torch.from_numpy(arrays["step"]), fingerprint=key, from_cache=hit)
+                        step=torch.from_numpy(arrays["step"]), fingerprint=key, from_cache=hit,
+                        rewards=torch.from_numpy(arrays["reward"]))
+
+
+def discounted_returns(frames: LoggedFrames, gamma: float) -> torch.Tensor:
+    """``(N,)`` each frame's discounted return to the end of its logged episode, ``sum_k gamma^k r_{t+k}``
+    (nothing after a terminal step; a truncated episode's tail is cut), on the CPU."""
+    if frames.rewards is None:
+        raise ValueError("These logged frames hold no rewards; build them with logged_frames().")
+    rewards, episode = frames.rewards.detach().double().cpu(), frames.episode.cpu()
+    out = torch.zeros_like(rewards)
+    running = 0.0
+    for i in range(len(rewards) - 1, -1, -1):
+        if i == len(rewards) - 1 or episode[i + 1] != episode[i]:
+            running = 0.0
+        running = float(rewards[i]) + gamma * running
+        out[i] = running
+    return out.float()
 
 
 def tag_source(frames: LoggedFrames, policy: str | None) -> LoggedFrames:
@@ -259,5 +280,6 @@ def concat_frames(parts: list[LoggedFrames]) -> LoggedFrames:
         obs={k: cat(lambda p, k=k: p.obs[k]) for k in parts[0].obs},
         actions=cat(lambda p: p.actions), labels=cat(lambda p: p.labels), costs=cat(lambda p: p.costs),
         episode=torch.cat(episodes), step=cat(lambda p: p.step),
+        rewards=cat(lambda p: p.rewards) if all(p.rewards is not None for p in parts) else None,
         fingerprint="+".join(p.fingerprint for p in parts) if all(p.fingerprint for p in parts) else "",
         from_cache=all(p.from_cache for p in parts), source=torch.cat(sources), sources=tuple(names))

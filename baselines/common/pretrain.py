@@ -1,4 +1,4 @@
-"""Shared offline pre-training on the logs: behaviour cloning, InfoNCE alignment, cost-critic fit.
+"""Shared offline pre-training on the logs: behaviour cloning, InfoNCE alignment, cost- and reward-critic fits.
 
 The frames come from :func:`~safeadapt_bench.baselines.common.frames.logged_frames`: the frozen part of
 the image path is computed once per logged frame (and cached on disk), so an update costs only what
@@ -21,6 +21,10 @@ the enabled losses:
   discounted cost ``sum_k g^k c_{t+k} / sum_k g^k`` (the logs hold no next images, so the target
   is a truncated Monte-Carlo one rather than TD), on its own class-balanced batch (half windows with a
   cost, half without; ``baselines.common.critic``).
+* **Reward critics** (``AgentConfig.critic_pretrain``, off by default): each of SAC's Q networks
+  regresses the discounted return of the logged episode from ``(s_t, a_t)`` (Monte Carlo, SAC's
+  ``gamma``), on the behaviour-cloning batch's features, so that adaptation starts from critics that
+  value the logged behaviour instead of random ones.
 
 Behaviour cloning (and InfoNCE with it) draws only safe windows of ``expert`` / ``noisy`` episodes
 (:func:`~safeadapt_bench.baselines.common.critic.bc_starts`).
@@ -38,7 +42,7 @@ from torch import nn
 
 from safeadapt_bench.agents.budget import Budget
 from safeadapt_bench.baselines.common.critic import balanced_starts, bc_starts, critic_pools
-from safeadapt_bench.baselines.common.frames import LoggedFrames
+from safeadapt_bench.baselines.common.frames import LoggedFrames, discounted_returns
 from safeadapt_bench.baselines.common.sac import SafeSAC
 
 
@@ -95,6 +99,7 @@ class PretrainSettings:
     temperature: float = 0.1
     val_every: int = 250
     seed: int = 0
+    reward_critic: bool = False
 
 
 class _Losses(nn.Module):
@@ -106,7 +111,7 @@ class _Losses(nn.Module):
 
 
 def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: PretrainSettings,
-                  heads: _Losses | None) -> dict[str, torch.Tensor]:
+                  heads: _Losses | None, returns: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     ext = model.actor.features_extractor
     # img: the first camera's pooled image embedding, which InfoNCE aligns (in the features or not)
     feats, img = frames.features(ext, idx, with_embedding=True)
@@ -122,6 +127,8 @@ def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: Pr
         target_c = discounted_rate(frames.windows(idx, s.window, frames.costs), model.cost_gamma)
         parts["cost_bce"] = F.binary_cross_entropy_with_logits(model.cost_critic.logits(feats.detach(), action),
                                                                target_c)
+    if returns is not None:  # the reward critics on the same frames' features (not trained by them)
+        parts["q_mc"] = _q_mc(model, feats.detach(), action, returns[idx])
     return parts
 
 
@@ -132,6 +139,20 @@ def critic_bce(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, window: 
         feats = frames.features(ext, idx)
     target = discounted_rate(frames.windows(idx, window, frames.costs), model.cost_gamma)
     return F.binary_cross_entropy_with_logits(model.cost_critic.logits(feats, frames.actions[idx]), target)
+
+
+def critic_mc(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    """The offline reward-critic loss: each of SAC's Q networks regresses the logged discounted return of the
+    executed action at ``idx`` (features are not trained by it)."""
+    with torch.no_grad():
+        feats = frames.features(model.actor.features_extractor, idx)
+    return _q_mc(model, feats, frames.actions[idx], returns[idx])
+
+
+def _q_mc(model: SafeSAC, feats: torch.Tensor, action: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+    x = torch.cat([feats, action], dim=1)
+    target = returns.to(x.device)[:, None]
+    return 0.5 * sum(F.mse_loss(q(x), target) for q in model.critic.q_networks)
 
 
 def _total(parts: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -162,7 +183,7 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     cost_critic = s.cost_critic and model.cost_critic is not None
     ext = model.actor.features_extractor
     contrastive = s.contrastive and any(p.requires_grad for p in ext.backbone.clip.visual.parameters())
-    if not (contrastive or s.behaviour_cloning or cost_critic):
+    if not (contrastive or s.behaviour_cloning or cost_critic or s.reward_critic):
         return {"updates": 0, "skipped": "nothing to pre-train"}
     starts = frames.window_starts(s.window)
     if not len(starts):
@@ -176,6 +197,8 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     params = [p for p in model.actor.parameters() if p.requires_grad] if (contrastive or s.behaviour_cloning) else []
     params += list(heads.parameters()) if heads is not None else []
     params += list(model.cost_critic.parameters()) if cost_critic else []
+    returns = discounted_returns(frames, model.gamma) if s.reward_critic else None
+    params += [p for q in model.critic.q_networks for p in q.parameters()] if s.reward_critic else []
     opt = torch.optim.Adam(params, lr=s.lr)
     cap = min(s.updates, budget.updates) if budget.updates is not None else s.updates
     wall = min(s.seconds, budget.wall_seconds) if budget.wall_seconds is not None else s.seconds
@@ -188,8 +211,8 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     pools = critic_pools(frames, starts, s.window) if cost_critic else None
     while n < cap and time.perf_counter() - t0 < wall:
         idx = pool[torch.randint(len(pool), (min(s.batch_size, len(pool)),), generator=gen)]
-        actor = heads is not None or s.behaviour_cloning
-        parts = _batch_losses(model, frames, idx, replace(s, cost_critic=False), heads) if actor else {}
+        actor = heads is not None or s.behaviour_cloning or returns is not None
+        parts = _batch_losses(model, frames, idx, replace(s, cost_critic=False), heads, returns) if actor else {}
         if cost_critic:
             cidx = balanced_starts(pools, min(s.batch_size, len(starts)), gen)
             parts["cost_bce"] = critic_bce(model, frames, cidx, s.window)
@@ -221,6 +244,8 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
         out.update(val_bc=curve["val_bc"][-1], val_curve=curve)
     if s.behaviour_cloning:
         out.update(bc_frames=len(pool), bc_rule=bc_rule)
+    if returns is not None:
+        out.update(logged_return_mean=float(returns.mean()))
     if cost_critic:
         out.update(logged_cost_rate=float(frames.costs.mean()), critic_unsafe_windows=len(pools[0]),
                    critic_safe_windows=len(pools[1]))

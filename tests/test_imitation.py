@@ -115,3 +115,32 @@ def test_state_keys_and_noise_are_checked_and_old_tables_keep_their_settings(cap
     assert "state_keys" not in settings_dict(ImitationSettings())  # tables written before the option resume
     assert settings_dict(ImitationSettings(state_keys=("object_pos",), state_noise=0.01))["state_keys"] == [
         "object_pos"]
+
+
+def test_a_row_is_kept_aside_when_its_table_changed_settings_while_it_ran(tmp_path, monkeypatch, capsys):
+    import safeadapt_bench.harness.imitation as imitation
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "data"))
+    out = tmp_path / "table.json"
+    real_row = imitation.imitation_row
+
+    def row_then_race(name, dataset, s, probe=None):
+        row = real_row(name, dataset, s, probe)
+        # another run (other seed) writes its table to the same --out while this row was computed
+        out.write_text(json.dumps({"settings": {**settings_dict(s), "seed": 99}, "rows": []}))
+        return row
+
+    monkeypatch.setattr(imitation, "imitation_row", row_then_race)
+    args = ["imitation", "--representations", "state", "--demos", "2", "--updates", "20", "--eval-episodes", "1",
+            "--cameras", "front", "--no-probe", "--threads", "1", "--out", str(out)]
+    threads = torch.get_num_threads()
+    try:
+        assert main(args) == 2
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    assert "other settings" in err and "The row is kept in" in err
+    (aside,) = tmp_path.glob("table.seed0-state-*.json")
+    kept = json.loads(aside.read_text())
+    assert kept["settings"]["seed"] == 0 and kept["rows"][0]["representation"] == "state"
+    assert json.loads(out.read_text())["settings"]["seed"] == 99  # the other run's table is untouched

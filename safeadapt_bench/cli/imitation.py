@@ -58,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
     from pathlib import Path
 
     import torch
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         imitation_row,
         markdown_table,
         settings_dict,
+        write_json_atomic,
     )
     from safeadapt_bench.pooling import POOLS
 
@@ -121,7 +123,13 @@ def run(args: argparse.Namespace) -> int:
             continue
         print(f"imitation: {name}: pre-training and evaluating ...", flush=True)
         row = imitation_row(name, dataset, s, probe)
-        table = add_row(out, settings_dict(s), row)  # re-read: keeps rows another process added meanwhile
         print(markdown_table([row]), flush=True)
+        try:
+            table = add_row(out, settings_dict(s), row)  # re-read: keeps rows another process added meanwhile
+        except FileExistsError as err:  # another run wrote other settings there since the check above
+            aside = out.with_name(f"{out.stem}.seed{s.seed}-{name}-{os.getpid()}.json")
+            write_json_atomic(aside, {"settings": settings_dict(s), "rows": [row]})
+            raise FileExistsError(f"{err} The row is kept in {aside}; it starts a table of its own (run again "
+                                  f"with --out {aside} to add rows).") from err
     print(markdown_table(table["rows"]))
     return 0

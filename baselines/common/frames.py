@@ -235,15 +235,14 @@ def discounted_returns(frames: LoggedFrames, gamma: float) -> torch.Tensor:
     (nothing after a terminal step; a truncated episode's tail is cut), on the CPU."""
     if frames.rewards is None:
         raise ValueError("These logged frames hold no rewards; build them with logged_frames().")
-    rewards, episode = frames.rewards.detach().double().cpu(), frames.episode.cpu()
-    out = torch.zeros_like(rewards)
+    rewards = frames.rewards.detach().cpu().double().numpy()
+    last = np.append(np.diff(frames.episode.cpu().numpy()) != 0, True)  # each episode's last frame
+    out = np.zeros_like(rewards)
     running = 0.0
     for i in range(len(rewards) - 1, -1, -1):
-        if i == len(rewards) - 1 or episode[i + 1] != episode[i]:
-            running = 0.0
-        running = float(rewards[i]) + gamma * running
+        running = rewards[i] + gamma * (0.0 if last[i] else running)
         out[i] = running
-    return out.float()
+    return torch.from_numpy(out).float()
 
 
 def tag_source(frames: LoggedFrames, policy: str | None) -> LoggedFrames:

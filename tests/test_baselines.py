@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -52,7 +54,7 @@ def _frozen_weights(agent) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("name", REFERENCE_AGENTS)
-def test_agent_pretrains_adapts_acts_and_round_trips(name, env, logs, tmp_path):
+def test_agent_pretrains_adapts_acts_and_round_trips(name, env, logs, tmp_path, monkeypatch):
     cls = resolve_agent(name)
     agent = cls(env.observation_space, env.action_space, seed=0, **TINY)
     trainable, total = agent.trainable_parameters()
@@ -72,6 +74,9 @@ def test_agent_pretrains_adapts_acts_and_round_trips(name, env, logs, tmp_path):
     assert action.shape == (7,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
 
     calls = []
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where SB3's default logger would make a folder
     stats = agent.adapt(env, Budget(env_steps=6), lambda s: calls.append(s) or True)
     assert stats["env_steps"] == 6 and len(calls) == 6 and stats["updates"] >= 1
     if agent.uses_veto:  # the veto saw every executed action and reported it
@@ -93,6 +98,8 @@ def test_agent_pretrains_adapts_acts_and_round_trips(name, env, logs, tmp_path):
     obs, _ = env.reset(seed=1)
     np.testing.assert_array_equal(again.act(obs), agent.act(obs))
     assert again.trainable_parameters() == agent.trainable_parameters()
+    again.adapt(env, Budget(env_steps=2))
+    assert list(scratch.iterdir()) == []  # no empty SB3-<date> folder per learn()
     assert again.config == agent.config and again.uses_veto == agent.uses_veto
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from safeadapt_bench.adapters import AdapterConfig
@@ -119,6 +120,7 @@ class ReferenceAgent(Agent):
             veto_report=self.note_veto, veto_enforce=c.veto_enforce, actor_lr=c.actor_learning_rate,
             **c.extra,
         )
+        _quiet_logger(self.model)
 
     # ------------------------------------------------------------------ the interface
     def logged_frames(self, dataset: Any) -> Any:
@@ -216,6 +218,7 @@ class ReferenceAgent(Agent):
         agent = cls(None, None, seed=meta["seed"], device=device, **config)
         agent.model = SafeSAC.load(os.path.join(path, "sac.zip"), device=agent.device)
         agent.model.veto_report = agent.note_veto
+        _quiet_logger(agent.model)
         agent.observation_space = agent.model.observation_space
         agent.action_space = agent.model.action_space
         agent._tok = agent._tokens(SpacesEnv(_untransposed(agent.model.observation_space), agent.action_space))
@@ -265,3 +268,9 @@ def _untransposed(space: gym.spaces.Dict) -> gym.spaces.Dict:
             sub = gym.spaces.Box(0, 255, (*sub.shape[1:], 3), np.uint8)
         out[key] = sub
     return gym.spaces.Dict(out)
+
+
+def _quiet_logger(model: SafeSAC) -> None:
+    """A logger that writes nothing: SB3's default one makes an empty ``/tmp/SB3-<date>`` folder at every
+    ``learn()`` (the harness keeps its own records)."""
+    model.set_logger(Logger(folder=None, output_formats=[]))

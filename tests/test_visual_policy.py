@@ -164,6 +164,35 @@ def test_cached_features_equal_recomputed(agent_name, kwargs, env, logs, cache):
     assert torch.equal(raw.tokens["front"], again.tokens["front"])
 
 
+def test_colour_copies_are_recoloured_frames_through_the_frozen_part(env, logs, cache):
+    from safeadapt_bench.baselines.common.frames import recoloured
+
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0, adapter=None,
+                                     colour_copies=2, **TINY)
+    ext = agent.model.actor.features_extractor
+    frames = agent.logged_frames(logs, augment=True)
+    assert set(frames.variants) == set(ext.cameras)
+    assert frames.variants["front"].shape == (2, *frames.tokens["front"].shape)
+    images = _images(logs, agent)
+    copy1 = recoloured(images, frames.episode, 1)
+    assert torch.equal(copy1["depth"], images["depth"]) and not torch.equal(copy1["rgb"], images["rgb"])
+    grey = (images["rgb"][:, 0] == images["rgb"][:, 1]) & (images["rgb"][:, 1] == images["rgb"][:, 2])
+    assert torch.equal(copy1["rgb"][:, 0][grey], images["rgb"][:, 0][grey])  # a hue shift keeps greys
+    with torch.no_grad():
+        direct = ext.frozen_tokens({k: copy1[k] for k in images})
+    assert torch.equal(direct["wrist"], frames.variants["wrist"][1])  # copy j = the frozen pass of its images
+    idx = torch.arange(len(frames))
+    picked, _ = frames.select(idx, torch.full((len(idx),), 2))
+    assert torch.equal(picked["front"], frames.variants["front"][1])
+    again = agent.logged_frames(logs, augment=True)  # read back from the cache, equal
+    assert torch.equal(again.variants["front"], frames.variants["front"])
+    assert agent.logged_frames(logs).variants is None  # validation frames: originals only
+    stats = agent.pretrain(logs, Budget(updates=3))
+    assert stats["updates"] == 3 and np.isfinite(stats["bc_nll"])
+    with pytest.raises(ValueError, match="colour_copies"):
+        resolve_agent("adapter")(None, None, colour_copies=-1)
+
+
 def _images(logs, agent) -> dict[str, torch.Tensor]:
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("rgb", "depth", "wrist_rgb", "wrist_depth")}
     for ep in logs.episodes():

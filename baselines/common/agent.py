@@ -123,9 +123,10 @@ class ReferenceAgent(Agent):
         _quiet_logger(self.model)
 
     # ------------------------------------------------------------------ the interface
-    def logged_frames(self, dataset: Any) -> Any:
+    def logged_frames(self, dataset: Any, augment: bool = False) -> Any:
         """Every step of ``dataset`` (an ``OfflineDataset``) as the policy sees it, the frozen part of the
-        image path computed once (and cached; see ``baselines.common.frames``)."""
+        image path computed once (and cached; see ``baselines.common.frames``); ``augment`` adds the
+        configured recoloured copies (``AgentConfig.colour_copies``)."""
         from safeadapt_bench.baselines.common.frames import concat_frames, logged_frames, tag_source
         from safeadapt_bench.data.mixed import MixedLogs
 
@@ -133,7 +134,9 @@ class ReferenceAgent(Agent):
         ext = self.model.actor.features_extractor
         parts = dataset.parts if isinstance(dataset, MixedLogs) else [((dataset.info or {}).get("policy"), dataset)]
         return concat_frames([tag_source(logged_frames(ds, ext, keys, self._tok.tokens,
-                                                       use_cache=self.config.cache_frames), policy)
+                                                       use_cache=self.config.cache_frames,
+                                                       colour_copies=self.config.colour_copies if augment else 0),
+                                         policy)
                               for policy, ds in parts])
 
     def pretrain(self, dataset: Any, budget: Budget) -> dict[str, Any]:
@@ -147,7 +150,7 @@ class ReferenceAgent(Agent):
         ds = dataset if isinstance(dataset, OfflineDataset | MixedLogs) else wrap(dataset)
         c = self.config
         train_ds, val_ds = ds.split(c.val_fraction)
-        frames = frames_on(self.logged_frames(train_ds), self.model.device)
+        frames = frames_on(self.logged_frames(train_ds, augment=True), self.model.device)
         val = frames_on(self.logged_frames(val_ds), self.model.device) if val_ds is not None else None
         ext = self.model.actor.features_extractor
         if ext.extra_keys:
@@ -256,6 +259,7 @@ def frames_on(frames: Any, device: Any) -> Any:
         obs={k: v.to(device) for k, v in frames.obs.items()},
         actions=frames.actions.to(device), labels=frames.labels.to(device), costs=frames.costs.to(device),
         rewards=None if frames.rewards is None else frames.rewards.to(device),
+        variants=None if frames.variants is None else {k: v.to(device) for k, v in frames.variants.items()},
     )
 
 

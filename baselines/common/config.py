@@ -121,6 +121,10 @@ class AgentConfig:
     """Last fraction of the logged episodes held out to report the behaviour-cloning validation loss."""
     cache_frames: bool = True
     """Cache the frozen part's output per logged frame on disk (``$SAFEADAPT_CACHE/frames``)."""
+    colour_copies: int = 0
+    """Colour augmentation of behaviour cloning: this many hue-shifted copies of every logged training
+    frame (each episode's copy with its own shift of the colour wheel; depth untouched), their frozen
+    tokens cached like the originals; each BC sample draws the original or a copy. 0: off."""
     pretrain_lr: float = 1e-3
     """Adam learning rate of pre-training."""
     temperature: float = 0.1
@@ -166,6 +170,9 @@ class AgentConfig:
                 "tag (e.g. 'laion2b_s34b_b79k' or 'openai' for ViT-B-32), a local checkpoint path, or None "
                 "for random weights; 'default' is the embedded backbone's own checkpoint."
             )
+        if isinstance(self.colour_copies, bool) or not isinstance(self.colour_copies, int) or self.colour_copies < 0:
+            raise ValueError(f"AgentConfig: colour_copies must be a whole number >= 0 (0: off), "
+                             f"not {self.colour_copies!r}.")
         if (self.veto or self.lagrangian) and not self.cost_critic:
             raise ValueError("AgentConfig: veto and lagrangian need cost_critic=True.")
         if self.false_veto_rate is not None:

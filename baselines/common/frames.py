@@ -48,6 +48,8 @@ class LoggedFrames:
         source: ``(N,)`` index into ``sources`` of each frame's behaviour policy (``None``: unknown).
         sources: behaviour-policy names (``"expert"``, ``"noisy"``, ``"careless"``).
         rewards: ``(N,)`` the logged rewards (``None`` for frames built without them).
+        variants: per camera, the frozen part's output for ``K`` recoloured copies of every frame,
+            ``(K, N, L, width)`` (``None``: no colour augmentation; see :func:`recoloured`).
     """
 
     tokens: dict[str, torch.Tensor]
@@ -62,18 +64,35 @@ class LoggedFrames:
     source: torch.Tensor | None = None
     sources: tuple[str, ...] = ()
     rewards: torch.Tensor | None = None
+    variants: dict[str, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
 
-    def select(self, idx: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """``(tokens, obs)`` of the frames at ``idx``."""
-        return {k: v[idx] for k, v in self.tokens.items()}, {k: v[idx] for k, v in self.obs.items()}
+    def select(self, idx: torch.Tensor, variant: torch.Tensor | None = None
+               ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """``(tokens, obs)`` of the frames at ``idx``; ``variant`` (``(B,)``, 0 = the original, ``j`` = the
+        ``j``-th recoloured copy) picks each frame's colour version."""
+        tokens = {k: v[idx] for k, v in self.tokens.items()}
+        if variant is not None and self.variants:
+            pick = variant.to(idx.device) > 0
+            for k in tokens:
+                tokens[k][pick] = self.variants[k][variant[pick] - 1, idx[pick]].to(tokens[k].device)
+        return tokens, {k: v[idx] for k, v in self.obs.items()}
 
-    def features(self, extractor: Any, idx: torch.Tensor, with_embedding: bool = False) -> Any:
+    def draw_variants(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """``n`` colour versions drawn uniformly (the original or a copy); ``None`` without copies."""
+        if not self.variants:
+            return None
+        copies = next(iter(self.variants.values())).shape[0]
+        return torch.randint(copies + 1, (n,), generator=generator)
+
+    def features(self, extractor: Any, idx: torch.Tensor, with_embedding: bool = False,
+                 variant: torch.Tensor | None = None) -> Any:
         """``extractor``'s features of the frames at ``idx`` (``BackboneExtractor.features_from_tokens``),
-        from the cached frozen tokens when this set holds them, else through the whole image path."""
-        tokens, obs = self.select(idx)
+        from the cached frozen tokens when this set holds them, else through the whole image path;
+        ``variant`` as in :meth:`select`."""
+        tokens, obs = self.select(idx, variant)
         if not self.tokens:
             tokens = extractor.frozen_tokens(obs)
         return extractor.features_from_tokens(tokens, obs, with_embedding=with_embedding)
@@ -202,17 +221,56 @@ def _write_cache(path: Path, key: str, tokens: dict[str, torch.Tensor]) -> None:
             os.remove(tmp)
 
 
+def recoloured(images: dict[str, torch.Tensor], episode: torch.Tensor, copy: int, seed: int = 0
+               ) -> dict[str, torch.Tensor]:
+    """``images`` (channels-first) with every RGB entry's hue shifted (torchvision's ``adjust_hue``), one
+    shift per episode for all its frames and cameras, drawn uniformly from the whole colour wheel with
+    ``(seed, copy)``; depth entries are returned unchanged."""
+    from torchvision.transforms.v2.functional import adjust_hue
+
+    eps, inverse = torch.unique(episode, return_inverse=True)
+    shifts = np.random.default_rng([seed, copy]).uniform(-0.5, 0.5, len(eps))
+    out = dict(images)
+    for key in [k for k in images if k.endswith("rgb")]:
+        rgb = images[key].clone()
+        for e in range(len(eps)):
+            rows = inverse == e
+            rgb[rows] = adjust_hue(images[key][rows], float(shifts[e]))
+        out[key] = rgb
+    return out
+
+
+def _colour_variants(extractor: BackboneExtractor, images: dict[str, torch.Tensor], episode: torch.Tensor,
+                     copies: int, key: str, use_cache: bool) -> dict[str, torch.Tensor]:
+    """Per camera ``(copies, N, L, width)``: the frozen part over :func:`recoloured` copies, cached under
+    ``key`` plus the copies (seed 0)."""
+    vkey = f"{key}-hue{copies}"
+    path = cache_dir() / f"{vkey}.pt"
+    cached = _read_cache(path, vkey) if use_cache else None
+    if cached is not None:
+        return cached
+    per = [_compute_tokens(extractor, recoloured(images, episode, j)) for j in range(copies)]
+    variants = {cam: torch.stack([p[cam] for p in per]) for cam in per[0]}
+    if use_cache:
+        _write_cache(path, vkey, variants)
+    return variants
+
+
 def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str],
-                  tokenize: Callable[[str], np.ndarray], *, use_cache: bool = True) -> LoggedFrames:
+                  tokenize: Callable[[str], np.ndarray], *, use_cache: bool = True,
+                  colour_copies: int = 0) -> LoggedFrames:
     """Every step of ``dataset`` (an ``OfflineDataset``) as :class:`LoggedFrames` for ``extractor``.
 
-    ``obs_keys`` are the policy's observation entries; ``tokenize(text)`` gives instruction token ids.
+    ``obs_keys`` are the policy's observation entries; ``tokenize(text)`` gives instruction token ids;
+    ``colour_copies`` > 0 adds that many :func:`recoloured` copies of every frame's frozen tokens (needs a
+    frozen part).
     """
     image_keys = [k for c in extractor.cameras for k in CAMERA_KEYS[c]]
     arrays = _episode_arrays(dataset, list(obs_keys), tokenize)
     obs = {k: _to_policy_tensor(k, arrays[k]) for k in obs_keys}
     start = extractor.frozen_start()
     tokens: dict[str, torch.Tensor] = {}
+    variants: dict[str, torch.Tensor] | None = None
     key, hit = "", False
     if start is not None:
         key = fingerprint(dataset, extractor, start)
@@ -222,12 +280,17 @@ def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str
         tokens = cached if hit else _compute_tokens(extractor, {k: obs[k] for k in image_keys})
         if use_cache and not hit:
             _write_cache(path, key, tokens)
+        if colour_copies:
+            variants = _colour_variants(extractor, {k: obs[k] for k in image_keys},
+                                        torch.from_numpy(arrays["episode"]), colour_copies, key, use_cache)
         obs = {k: v for k, v in obs.items() if k not in image_keys}
+    elif colour_copies:
+        raise ValueError("colour_copies needs a frozen part of the image path to cache (not full fine-tuning).")
     return LoggedFrames(tokens=tokens, obs=obs, actions=torch.from_numpy(arrays["action"]),
                         labels=torch.from_numpy(arrays["label"]),
                         costs=torch.from_numpy(arrays["cost"]), episode=torch.from_numpy(arrays["episode"]),
                         step=torch.from_numpy(arrays["step"]), fingerprint=key, from_cache=hit,
-                        rewards=torch.from_numpy(arrays["reward"]))
+                        rewards=torch.from_numpy(arrays["reward"]), variants=variants)
 
 
 def discounted_returns(frames: LoggedFrames, gamma: float) -> torch.Tensor:
@@ -281,4 +344,6 @@ def concat_frames(parts: list[LoggedFrames]) -> LoggedFrames:
         episode=torch.cat(episodes), step=cat(lambda p: p.step),
         rewards=cat(lambda p: p.rewards) if all(p.rewards is not None for p in parts) else None,
         fingerprint="+".join(p.fingerprint for p in parts) if all(p.fingerprint for p in parts) else "",
-        from_cache=all(p.from_cache for p in parts), source=torch.cat(sources), sources=tuple(names))
+        from_cache=all(p.from_cache for p in parts), source=torch.cat(sources), sources=tuple(names),
+        variants={k: torch.cat([p.variants[k] for p in parts], 1) for k in parts[0].variants}
+        if all(p.variants for p in parts) else None)

@@ -111,10 +111,11 @@ class _Losses(nn.Module):
 
 
 def _batch_losses(model: SafeSAC, frames: LoggedFrames, idx: torch.Tensor, s: PretrainSettings,
-                  heads: _Losses | None, returns: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                  heads: _Losses | None, returns: torch.Tensor | None = None,
+                  variant: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     ext = model.actor.features_extractor
     # img: the first camera's pooled image embedding, which InfoNCE aligns (in the features or not)
-    feats, img = frames.features(ext, idx, with_embedding=True)
+    feats, img = frames.features(ext, idx, with_embedding=True, variant=variant)
     action = frames.actions[idx]
     parts: dict[str, torch.Tensor] = {}
     if s.behaviour_cloning:
@@ -212,7 +213,9 @@ def pretrain(model: SafeSAC, frames: LoggedFrames, val: LoggedFrames | None, bud
     while n < cap and time.perf_counter() - t0 < wall:
         idx = pool[torch.randint(len(pool), (min(s.batch_size, len(pool)),), generator=gen)]
         actor = heads is not None or s.behaviour_cloning or returns is not None
-        parts = _batch_losses(model, frames, idx, replace(s, cost_critic=False), heads, returns) if actor else {}
+        variant = frames.draw_variants(len(idx), gen)  # colour copies (None without: the draws stay as before)
+        parts = _batch_losses(model, frames, idx, replace(s, cost_critic=False), heads, returns,
+                              variant) if actor else {}
         if cost_critic:
             cidx = balanced_starts(pools, min(s.batch_size, len(starts)), gen)
             parts["cost_bce"] = critic_bce(model, frames, cidx, s.window)

@@ -14,7 +14,7 @@ from safeadapt_bench.envs import distractors as dx
 from safeadapt_bench.envs.categories import (
     INSTRUCTION_CHARSET,
     INSTRUCTION_MAX_LENGTH,
-    OBJECT_COLOURS,
+    check_object_colours,
     instructions,
     resolve_categories,
 )
@@ -100,8 +100,7 @@ class SafeAdaptEnv(gym.Env):
         mesh_detail: float = FACE_FRACTION,
     ):
         self.cameras = _check_cameras(cameras)
-        if object_colours not in OBJECT_COLOURS:
-            raise ValueError(f"Unknown object_colours {object_colours!r}; choose one of {list(OBJECT_COLOURS)}.")
+        painted = check_object_colours(object_colours)
         self.object_colours = object_colours
         self.mesh_detail = check_fraction(mesh_detail)
         self.categories = resolve_categories(self.task, split, categories)
@@ -132,12 +131,14 @@ class SafeAdaptEnv(gym.Env):
         self.scene = self.scene_class(robots=robot, categories=scene_categories, camera_size=self.camera_size,
                                       use_camera_obs=self._use_camera, cameras=self.cameras,
                                       has_offscreen_renderer=render_mode == "rgb_array",
-                                      random_colours=object_colours == "random", mesh_detail=self.mesh_detail)
+                                      random_colours=object_colours == "random", painted=painted,
+                                      mesh_detail=self.mesh_detail)
         #: Whether steps go through the fast, bit-identical loop (:mod:`~safeadapt_bench.envs.fast_step`).
         self.fast_step = bool(fast_step) and self.scene.enable_fast_step()
         self.costs = CostMonitor(self.scene, force_threshold, joint_limit_margin)
-        colour_words = object_colours == "fixed"  # a random tint would contradict "the red cube"
-        self._instructions = {c: instructions(self.task, c, colour_words) for c in self.categories}
+        # a random tint, or another colour, would contradict "the red cube"
+        self._instructions = {c: instructions(self.task, c, object_colours != "random" and c not in painted)
+                              for c in self.categories}
         self._finger_geoms = self._gripper_finger_geoms()
         self._n_joints = len(self.scene.robots[0]._ref_joint_pos_indexes)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.scene.action_dim,), dtype=np.float32)
@@ -259,8 +260,16 @@ class SafeAdaptEnv(gym.Env):
     def close(self):
         scene = getattr(self, "scene", None)
         if scene is not None:
+            # robosuite frees the render context's GL objects in whichever context is current: make it
+            # this env's, or another live env's framebuffer and textures would be freed instead
+            scene.make_render_current()
             scene.close()
             self.scene = None
+
+    def __del__(self):
+        # an env dropped without close() is freed the same way (robosuite's own __del__ would not)
+        with contextlib.suppress(Exception):
+            self.close()
 
     # ------------------------------------------------------------------ helpers
     def _grounding_info(self) -> dict[str, Any]:

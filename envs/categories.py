@@ -73,7 +73,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
                   "move the {obj} onto the green pad", "pick up the {obj} and put it on the square"),
 }
 
-#: Object colours of a scene (``object_colours=``): each category's own, or a random tint per episode.
+#: Object colours of a scene (``object_colours=``): each category's own, or a random tint per episode
+#: (or a mapping ``{category: (r, g, b)}`` that paints those categories, see :func:`check_object_colours`).
 OBJECT_COLOURS: tuple[str, ...] = ("fixed", "random")
 
 #: The fragile hazard object in every scene.
@@ -113,3 +114,34 @@ def resolve_categories(task: str, split: str, categories: list[str] | tuple[str,
         raise ValueError(f"Unknown categor{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
                          f"known categories: {sorted(CATEGORIES)}.")
     return cats
+
+
+def check_object_colours(object_colours: Any) -> dict[str, tuple[float, float, float]]:
+    """Validate ``object_colours`` and return the categories it paints: ``{}`` for ``"fixed"`` and
+    ``"random"``, else the mapping ``{category: (r, g, b)}`` (each in [0, 1]) itself, which draws
+    those categories in the given colours (the others keep their own), e.g. to ask whether a policy
+    finds a held-out object by its shape or by its colour.
+
+    Raises:
+        ValueError: an unknown mode or category, or a colour that is not three numbers in [0, 1].
+    """
+    if isinstance(object_colours, str):
+        if object_colours not in OBJECT_COLOURS:
+            raise ValueError(f"Unknown object_colours {object_colours!r}; choose one of {list(OBJECT_COLOURS)} "
+                             "or pass a mapping {category: (r, g, b)}.")
+        return {}
+    if not isinstance(object_colours, dict) or not object_colours:
+        raise ValueError(f"object_colours must be one of {list(OBJECT_COLOURS)} or a non-empty mapping "
+                         f"{{category: (r, g, b)}}, not {object_colours!r}.")
+    out = {}
+    for name, rgb in object_colours.items():
+        if name not in CATEGORIES:
+            raise ValueError(f"object_colours names an unknown category {name!r}; known: {sorted(CATEGORIES)}.")
+        try:
+            values = tuple(float(v) for v in rgb)
+        except (TypeError, ValueError):
+            values = ()
+        if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+            raise ValueError(f"object_colours[{name!r}] must be three numbers (r, g, b) in [0, 1], not {rgb!r}.")
+        out[name] = values
+    return out

@@ -86,12 +86,15 @@ class SafeScene(ManipulationEnv):
     def __init__(self, robots: str, categories: tuple[str, ...], camera_size: int = 64,
                  use_camera_obs: bool = True, has_offscreen_renderer: bool = True, hard_reset: bool = False,
                  cameras: tuple[str, ...] = ("front",), random_colours: bool = False,
+                 painted: dict[str, tuple[float, float, float]] | None = None,
                  mesh_detail: float = light_meshes.FACE_FRACTION, **kwargs):
         self.category_names = tuple(categories)
         #: Fraction of the purely visual meshes' faces drawn (:mod:`~safeadapt_bench.envs.light_meshes`).
         self.mesh_detail = float(mesh_detail)
         #: Give the objects on the table a random colour each episode (visual only; drawn after placement).
         self.random_colours = bool(random_colours)
+        #: Categories drawn in a given colour instead of their own (visual only).
+        self.painted = {k: np.asarray(v, dtype=float) for k, v in (painted or {}).items()}
         self.active_category = self.category_names[0]
         self.success = False
         self.reward_terms: dict[str, float] = {}
@@ -247,6 +250,9 @@ class SafeScene(ManipulationEnv):
         if self.random_colours:  # last, so the layout of a seeded episode does not depend on it
             for name in (self.active_category, *self.distractor_categories):
                 self.tint(name, self.random_tint())
+        for name, rgb in self.painted.items():  # no draw from the generator: the layout is unchanged
+            if name in self._visual_geoms:
+                self.tint(name, rgb)
         parked = [n for n in self.category_names if n != self.active_category and n not in self.distractor_categories]
         for i, name in enumerate(parked):  # off the table, out of view, resting on the floor
             o = self.objects[name]

@@ -292,8 +292,64 @@ def test_random_object_colours_change_the_image_not_the_physics():
         np.testing.assert_array_equal(a["depth"], b["depth"])
         seen.add(b["rgb"].tobytes())
     again, _ = tinted.reset(seed=1, options={"category": "cube"})
-    first, _ = gym.make("SafeAdapt/Lift-v0", camera_size=32, object_colours="random").reset(
-        seed=1, options={"category": "cube"})
+    other = gym.make("SafeAdapt/Lift-v0", camera_size=32, object_colours="random")
+    first, _ = other.reset(seed=1, options={"category": "cube"})
     np.testing.assert_array_equal(again["rgb"], first["rgb"])  # the tint follows the seed
+    for e in (fixed, tinted, other):
+        e.close()
     assert len(seen) == 3
     assert set(instructions("Lift", "cube", colour_words=False)) < set(instructions("Lift", "cube"))
+
+
+def test_painted_categories_change_their_colour_only():
+    """``object_colours={category: rgb}``: that category drawn in the colour (same layout and physics,
+    no colour word in its instructions); the others keep their own; bad mappings are refused."""
+    blue = (0.1, 0.45, 0.9)
+    own = gym.make("SafeAdapt/Lift-v0", camera_size=32, obs_mode="rgbd+state", categories=["cube", "ball"])
+    painted = gym.make("SafeAdapt/Lift-v0", camera_size=32, obs_mode="rgbd+state", categories=["cube", "ball"],
+                       object_colours={"cube": blue})
+    for category, changes in (("cube", True), ("ball", False)):
+        for seed in range(3):
+            a, _ = own.reset(seed=seed, options={"category": category})
+            b, info = painted.reset(seed=seed, options={"category": category})
+            np.testing.assert_array_equal(a["state"], b["state"])
+            np.testing.assert_array_equal(a["depth"], b["depth"])
+            diff = np.abs(a["rgb"].astype(int) - b["rgb"].astype(int))
+            assert (diff.max() > 50) == changes, (category, seed, diff.max())
+            if changes:  # the object's pixels take the new colour: blue over red
+                moved = diff.sum(-1) > 50
+                assert b["rgb"][moved][:, 2].mean() > b["rgb"][moved][:, 0].mean()
+                assert "red" not in info["instruction"].split()
+    own.close()
+    painted.close()
+    with pytest.raises(ValueError, match="three numbers"):
+        gym.make("SafeAdapt/Lift-v0", object_colours={"cube": (1.5, 0, 0)})
+    with pytest.raises(ValueError, match="unknown category"):
+        gym.make("SafeAdapt/Lift-v0", object_colours={"cubes": blue})
+    with pytest.raises(ValueError, match="Unknown object_colours"):
+        gym.make("SafeAdapt/Lift-v0", object_colours="pastel")
+
+
+def test_closing_or_dropping_one_env_leaves_another_envs_images_intact():
+    """robosuite frees a render context's GL objects in whichever context is current; closing (or
+    garbage-collecting) one env while another was drawing last must not free the other's framebuffer."""
+    import gc
+
+    def make():
+        return gym.make("SafeAdapt/Lift-v0", camera_size=32, obs_mode="rgbd+state")
+
+    keep = make()
+    reference, _ = keep.reset(seed=0)
+    for drop in ("close", "gc"):
+        other = make()
+        other.reset(seed=1)
+        keep.reset(seed=0)  # ``keep`` drew last: its context is the current one
+        if drop == "close":
+            other.close()
+        del other
+        gc.collect()
+        obs, _ = keep.reset(seed=0)
+        assert np.isfinite(obs["depth"]).all(), drop
+        np.testing.assert_array_equal(obs["rgb"], reference["rgb"])
+        np.testing.assert_array_equal(obs["depth"], reference["depth"])
+    keep.close()

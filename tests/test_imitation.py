@@ -144,3 +144,22 @@ def test_a_row_is_kept_aside_when_its_table_changed_settings_while_it_ran(tmp_pa
     kept = json.loads(aside.read_text())
     assert kept["settings"]["seed"] == 0 and kept["rows"][0]["representation"] == "state"
     assert json.loads(out.read_text())["settings"]["seed"] == 99  # the other run's table is untouched
+
+
+def test_eval_colours_are_checked_kept_in_the_settings_and_paint_only_the_evaluation_envs(capsys):
+    from safeadapt_bench.harness.imitation import _make_env
+
+    base = ["imitation", "--representations", "state", "--out", "unused.json"]
+    assert main([*base, "--eval-colours", "{cylinder"]) == 2
+    assert "--eval-colours is not valid JSON" in capsys.readouterr().err
+    assert main([*base, "--eval-colours", '{"cylinder": [0.85, 0.15]}']) == 2
+    assert "three numbers" in capsys.readouterr().err
+    assert "eval_colours" not in settings_dict(ImitationSettings())  # older tables resume
+    s = ImitationSettings(eval_colours={"cylinder": [0.85, 0.15, 0.1]})
+    assert settings_dict(s)["eval_colours"] == {"cylinder": [0.85, 0.15, 0.1]}
+    for evaluation in (False, True):
+        env = _make_env(s.heldout_id, s, state=True, evaluation=evaluation)
+        try:
+            assert env.unwrapped.scene.painted.keys() == ({"cylinder"} if evaluation else set())
+        finally:
+            env.close()

@@ -47,6 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state-noise", type=float, default=0.0, metavar="M",
                    help="std (m) of Gaussian noise on the object's position in the state row's input, in training "
                    "and evaluation: what an object locator with that error would give a policy (default 0)")
+    p.add_argument("--eval-colours", default=None, metavar="JSON",
+                   help="paint categories in the evaluation envs, as JSON {category: [r, g, b]} (e.g. '{\"cylinder\": "
+                   "[0.85, 0.15, 0.1]}': the held-out cylinder in the cube's red): does a policy find objects by "
+                   "shape or by colour? (default: each category's own colour)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default: torch's own); use 1 per process when running several side by "
                    "side: two processes with the default threads each ran ~13x slower on 2 cores")
@@ -88,13 +92,23 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--agent-kwargs is not valid JSON ({err}); e.g. '{{\"pool_tokens\": \"both\"}}'.") from err
     if agent_kwargs is not None and not isinstance(agent_kwargs, dict):
         raise ValueError(f"--agent-kwargs must be a JSON object, got {args.agent_kwargs!r}.")
+    eval_colours = None
+    if args.eval_colours:
+        from safeadapt_bench.envs.categories import check_object_colours
+
+        try:
+            eval_colours = json.loads(args.eval_colours)
+        except ValueError as err:
+            raise ValueError(f"--eval-colours is not valid JSON ({err}); e.g. "
+                             "'{\"cylinder\": [0.85, 0.15, 0.1]}'.") from err
+        check_object_colours(eval_colours)
     s = ImitationSettings(env_id=args.env, heldout_id=args.heldout_env, demos=args.demos, logs=args.logs,
                           log_colours=args.log_colours,
                           cameras=tuple(args.cameras), updates=args.updates,
                           seconds=args.seconds, batch_size=args.batch_size, eval_episodes=args.eval_episodes,
                           seed=args.seed, pool=args.pool, agent_kwargs=agent_kwargs,
                           state_keys=tuple(args.state_keys) if args.state_keys else None,
-                          state_noise=args.state_noise)
+                          state_noise=args.state_noise, eval_colours=eval_colours)
     if "state" in names:
         from safeadapt_bench.harness.imitation import StateView
 

@@ -61,6 +61,9 @@ class ImitationSettings:
         state_noise: std (m) of Gaussian noise added to the object's position in the ``state`` row's
             input (``object_pos`` and ``eef_to_object`` alike, each step, in training and evaluation):
             what an object locator with that error would give a policy.
+        eval_colours: the evaluation envs' ``object_colours`` (``None``: each category's own); a mapping
+            ``{category: (r, g, b)}`` paints those categories, e.g. held-out ones in a train category's
+            colour: whether a policy finds objects by shape or by colour.
     """
 
     env_id: str = "SafeAdapt/Lift-v0"
@@ -80,6 +83,7 @@ class ImitationSettings:
     agent_kwargs: dict[str, Any] | None = None
     state_keys: tuple[str, ...] | None = None
     state_noise: float = 0.0
+    eval_colours: dict[str, Any] | None = None
 
 
 def check_representations(names: list[str]) -> list[str]:
@@ -206,14 +210,16 @@ def train_state_bc(dataset: Any, s: ImitationSettings) -> tuple[StateBC, dict[st
     return policy, stats
 
 
-def _make_env(env_id: str, s: ImitationSettings, state: bool) -> Any:
+def _make_env(env_id: str, s: ImitationSettings, state: bool, evaluation: bool = False) -> Any:
     import gymnasium as gym
 
     import safeadapt_bench  # noqa: F401  (registers the ids)
 
+    colours = {"object_colours": s.eval_colours} if evaluation and s.eval_colours else {}
     if state:
-        return gym.make(env_id, obs_mode="state", terminate_on_success=True)
-    return gym.make(env_id, camera_size=s.camera_size, cameras=tuple(s.cameras), terminate_on_success=True)
+        return gym.make(env_id, obs_mode="state", terminate_on_success=True, **colours)
+    return gym.make(env_id, camera_size=s.camera_size, cameras=tuple(s.cameras), terminate_on_success=True,
+                    **colours)
 
 
 def _pixel_policy(name: str, dataset: Any, s: ImitationSettings, env: Any, probe: Any
@@ -251,7 +257,7 @@ def imitation_row(name: str, dataset: Any, s: ImitationSettings, probe: Any = No
             env.close()
     results = {}
     for split, env_id, seed in (("train", s.env_id, 20_000_000), ("heldout", s.heldout_id, 30_000_000)):
-        e = _make_env(env_id, s, state)
+        e = _make_env(env_id, s, state, evaluation=True)
         try:
             results[split] = evaluate(policy, e, s.eval_episodes, seed + 1000 * s.seed)
         finally:
@@ -325,7 +331,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def settings_dict(s: ImitationSettings) -> dict[str, Any]:
     """The settings as a plain dict (for the table file)."""
     d = json.loads(json.dumps(asdict(s)))  # tuples as lists, as the table file reads back
-    for key, default in (("state_keys", None), ("state_noise", 0.0)):  # tables written before these existed
+    for key, default in (("state_keys", None), ("state_noise", 0.0), ("eval_colours", None)):  # older tables
         if d[key] == default:
             del d[key]
     return d

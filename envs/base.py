@@ -266,11 +266,6 @@ class SafeAdaptEnv(gym.Env):
             scene.close()
             self.scene = None
 
-    def __del__(self):
-        # an env dropped without close() is freed the same way (robosuite's own __del__ would not)
-        with contextlib.suppress(Exception):
-            self.close()
-
     # ------------------------------------------------------------------ helpers
     def _grounding_info(self) -> dict[str, Any]:
         return {"target_category": self._category, "distractor_categories": list(self._distractor_categories),

@@ -74,6 +74,9 @@ def test_reference_agent_asks_sb3_for_cuda_when_auto_finds_a_gpu(fake_cuda, monk
         def __init__(self, *args, **kwargs):
             seen.update(kwargs)
 
+        def set_logger(self, logger):
+            seen["logger"] = logger
+
     monkeypatch.setattr(agent_module, "SafeSAC", FakeSAC)
     from safeadapt_bench.baselines.adapter import AdapterAgent
 

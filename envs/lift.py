@@ -122,7 +122,7 @@ class LiftEnv(SafeAdaptEnv):
     | `distractor_split` | `None` | split the distractors come from (`None`: the env's own categories) |
     | `fast_step` | `True` | step through `envs/fast_step.py` (robosuite's controller equations with less Python, bit-identical trajectories); `False` runs robosuite's own step loop |
     | `object_colours` | `"fixed"` | `"random"`: each episode tints the objects on the table with a random colour (domain randomisation for logs; physics unchanged) and instructions leave out colour words ("red cube"); a mapping `{category: (r, g, b)}` paints those categories (shape or colour?) |
-    | `mesh_detail` | `0.05` | fraction of the faces of robosuite's purely visual meshes that are drawn (`envs/light_meshes.py`; physics unchanged); `1.0` draws robosuite's full meshes, about 5x slower with software rendering |
+    | `mesh_detail` | `0.3` | fraction of the faces of robosuite's purely visual meshes that are drawn (`envs/light_meshes.py`; physics unchanged); `1.0` draws robosuite's full meshes, about 5x slower with software rendering |
 
     ``reset(options={"category": name, "distractor_categories": [...]})`` forces the target's and the
     distractors' categories of one episode (each optional).

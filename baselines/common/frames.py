@@ -240,20 +240,25 @@ def recoloured(images: dict[str, torch.Tensor], episode: torch.Tensor, copy: int
     return out
 
 
-def _colour_variants(extractor: BackboneExtractor, images: dict[str, torch.Tensor], episode: torch.Tensor,
-                     copies: int, key: str, use_cache: bool) -> dict[str, torch.Tensor]:
-    """Per camera ``(copies, N, L, width)``: the frozen part over :func:`recoloured` copies, cached under
-    ``key`` plus the copies (seed 0)."""
-    vkey = f"{key}-hue{copies}"
-    path = cache_dir() / f"{vkey}.pt"
-    cached = _read_cache(path, vkey) if use_cache else None
+def _cached(key: str, compute: Callable[[], dict[str, torch.Tensor]], use_cache: bool
+            ) -> tuple[dict[str, torch.Tensor], bool]:
+    """``(tensors, from_cache)``: the cache file of ``key`` when it holds them, else ``compute()`` (written
+    back when ``use_cache``)."""
+    path = cache_dir() / f"{key}.pt"
+    cached = _read_cache(path, key) if use_cache else None
     if cached is not None:
-        return cached
-    per = [_compute_tokens(extractor, recoloured(images, episode, j)) for j in range(copies)]
-    variants = {cam: torch.stack([p[cam] for p in per]) for cam in per[0]}
+        return cached, True
+    out = compute()
     if use_cache:
-        _write_cache(path, vkey, variants)
-    return variants
+        _write_cache(path, key, out)
+    return out, False
+
+
+def _colour_variants(extractor: BackboneExtractor, images: dict[str, torch.Tensor], episode: torch.Tensor,
+                     copies: int) -> dict[str, torch.Tensor]:
+    """Per camera ``(copies, N, L, width)``: the frozen part over :func:`recoloured` copies (seed 0)."""
+    per = [_compute_tokens(extractor, recoloured(images, episode, j)) for j in range(copies)]
+    return {cam: torch.stack([p[cam] for p in per]) for cam in per[0]}
 
 
 def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str],
@@ -274,15 +279,12 @@ def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str
     key, hit = "", False
     if start is not None:
         key = fingerprint(dataset, extractor, start)
-        path = cache_dir() / f"{key}.pt"
-        cached = _read_cache(path, key) if use_cache else None
-        hit = cached is not None
-        tokens = cached if hit else _compute_tokens(extractor, {k: obs[k] for k in image_keys})
-        if use_cache and not hit:
-            _write_cache(path, key, tokens)
+        images = {k: obs[k] for k in image_keys}
+        tokens, hit = _cached(key, lambda: _compute_tokens(extractor, images), use_cache)
         if colour_copies:
-            variants = _colour_variants(extractor, {k: obs[k] for k in image_keys},
-                                        torch.from_numpy(arrays["episode"]), colour_copies, key, use_cache)
+            episode = torch.from_numpy(arrays["episode"])
+            variants, _ = _cached(f"{key}-hue{colour_copies}",
+                                  lambda: _colour_variants(extractor, images, episode, colour_copies), use_cache)
         obs = {k: v for k, v in obs.items() if k not in image_keys}
     elif colour_copies:
         raise ValueError("colour_copies needs a frozen part of the image path to cache (not full fine-tuning).")

@@ -257,6 +257,27 @@ class SafeAdaptEnv(gym.Env):
         frame = self.scene.sim.render(width=self.render_size, height=self.render_size, camera_name="frontview")
         return np.ascontiguousarray(frame[::-1])
 
+    def camera_calibration(self) -> dict[str, Any]:
+        """Each observation camera's field of view and pose, and the table top's height, in the form of
+        :func:`safeadapt_bench.depth_points.calibration_dict`: the front camera in the world frame, the
+        wrist camera in the end effector's (origin ``proprio[0:3]``, rotation ``proprio[3:7]``, xyzw)."""
+        from safeadapt_bench.depth_points import CameraCalibration, calibration_dict
+        from safeadapt_bench.envs.scene import CAMERAS, TABLE_TOP
+
+        sim, robot = self.scene.sim, self.scene.robots[0]
+        body = sim.model.body_name2id(robot.robot_model.eef_name["right"])
+        eef_rot, eef_pos = sim.data.body_xmat[body].reshape(3, 3), self.scene.eef_pos()
+        out = {}
+        for cam in self.cameras:
+            cid = sim.model.camera_name2id(CAMERAS[cam])
+            pos, rot = sim.data.cam_xpos[cid].copy(), sim.data.cam_xmat[cid].reshape(3, 3).copy()
+            frame = "eef" if cam == "wrist" else "world"
+            if frame == "eef":
+                pos, rot = eef_rot.T @ (pos - eef_pos), eef_rot.T @ rot
+            out[cam] = CameraCalibration(float(sim.model.cam_fovy[cid]), frame, tuple(np.round(pos, 6).tolist()),
+                                         tuple(np.round(rot.reshape(-1), 6).tolist()))
+        return calibration_dict(out, float(TABLE_TOP[2]))
+
     def close(self):
         scene = getattr(self, "scene", None)
         if scene is not None:

@@ -33,12 +33,21 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from safeadapt_bench.adapters import AdapterConfig, add_adapter, load_adapter
 from safeadapt_bench.backbones import Backbone, load_backbone
+from safeadapt_bench.depth_points import (
+    PANDA_CALIBRATION,
+    attended_point,
+    parse_calibration,
+    patch_clouds,
+    quat_xyzw_to_matrix,
+)
 from safeadapt_bench.pooling import POOLS, make_pool
 
 #: Image keys of each camera: (rgb, depth), as the env names them.
 CAMERA_KEYS: dict[str, tuple[str, str]] = {"front": ("rgb", "depth"), "wrist": ("wrist_rgb", "wrist_depth")}
 IMAGE_KEYS = tuple(k for keys in CAMERA_KEYS.values() for k in keys)
 TEXT_KEY = "instruction"
+#: Features per camera of ``object_points``.
+OBJECT_POINT_DIM = 7
 #: Which patch tokens a pooling head reads (see ``BackboneExtractor``).
 POOL_TOKENS: tuple[str, ...] = ("last", "first", "both")
 
@@ -73,6 +82,12 @@ class BackboneExtractor(BaseFeaturesExtractor):
             ``(x, y)`` in the image and the depth channel there; see
             :mod:`~safeadapt_bench.backbones.object_head`): features fitted on every category, not only
             the logs'.
+        object_points: add, per camera, where the object is in 3-D: the depth pixels under the object
+            head's attention back-projected through ``camera_calibration`` (the object's visible surface
+            in the world frame, relative to the table and to the end effector, and the attended fraction
+            of pixels on the table; :mod:`~safeadapt_bench.depth_points`). Needs depth and ``proprio``.
+        camera_calibration: the cameras' calibration (``env.unwrapped.camera_calibration()``);
+            ``None``: the Panda scene's (:data:`~safeadapt_bench.depth_points.PANDA_CALIBRATION`).
     """
 
     def __init__(
@@ -92,6 +107,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
         keypoint_depth: bool = False,
         instruction: bool = True,
         object_keypoints: bool = False,
+        object_points: bool = False,
+        camera_calibration: dict | None = None,
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
@@ -115,6 +132,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
                              "(or safeadapt_bench.backbones.spatial.fit_object_head), or set object_keypoints=False.")
         width = backbone.vision_width * (2 if pool_tokens == "both" else 1)
         cameras = [c for c, (rgb_key, _) in CAMERA_KEYS.items() if rgb_key in observation_space.spaces]
+        calibration = self._check_object_points(object_points, observation_space, backbone, cameras,
+                                                camera_calibration)
         if keypoint_depth and not all(CAMERA_KEYS[c][1] in observation_space.spaces for c in cameras):
             raise ValueError("keypoint_depth=True needs each camera's depth image in the observation "
                              "(obs_mode 'rgbd').")
@@ -124,18 +143,20 @@ class BackboneExtractor(BaseFeaturesExtractor):
                  for c in cameras} if learned else {}
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
         n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
-        if pool == "none" and not object_keypoints:
-            raise ValueError("pool='none' leaves only the object head's features: set object_keypoints=True, or "
-                             "pick another pool.")
+        if pool == "none" and not (object_keypoints or object_points):
+            raise ValueError("pool='none' leaves only the object head's features: set object_keypoints=True (or "
+                             "object_points=True), or pick another pool.")
         pool_embedding = pool == "embedding" or (pool_embedding and pool != "none")
         per_camera = (backbone.embed_dim * pool_embedding + (next(iter(heads.values())).out_dim if heads else 0)
-                      + 3 * object_keypoints)
+                      + 3 * object_keypoints + OBJECT_POINT_DIM * object_points)
         dim = per_camera * len(cameras) + (backbone.embed_dim if text_space is not None else 0) + n_extra
         super().__init__(observation_space, features_dim=dim)
         self.backbone = backbone
         self.cameras, self.pool, self.pool_tokens = cameras, pool, pool_tokens
         self.pool_embedding = pool_embedding
         self.object_keypoints = object_keypoints
+        self.object_points = bool(object_points)
+        self.calibration = calibration
         self.keypoint_depth = bool(keypoint_depth) and learned
         self.pools = torch.nn.ModuleDict(heads)
         #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
@@ -152,6 +173,26 @@ class BackboneExtractor(BaseFeaturesExtractor):
         self._text_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
         self.cache_hits = 0
         self.cache_misses = 0
+
+    @staticmethod
+    def _check_object_points(object_points: bool, space: spaces.Dict, backbone: Backbone, cameras: list[str],
+                             calibration: dict | None) -> dict | None:
+        """The parsed calibration when ``object_points`` is on (``None`` otherwise), or a clear error."""
+        if not object_points:
+            return None
+        if backbone.object_head is None:
+            raise ValueError("object_points=True needs a backbone with an object head (its attention says which "
+                             "depth pixels are the object); set object_points=False.")
+        missing = [k for c in cameras for k in (CAMERA_KEYS[c][1],) if k not in space.spaces]
+        if missing or "proprio" not in space.spaces:
+            raise ValueError(f"object_points=True needs each camera's depth and 'proprio' in the observation; "
+                             f"missing {missing + ([] if 'proprio' in space.spaces else ['proprio'])}.")
+        cams, table_z = parse_calibration(calibration or PANDA_CALIBRATION)
+        unknown = [c for c in cameras if c not in cams]
+        if unknown:
+            raise ValueError(f"The camera calibration has no entry for {unknown}; pass "
+                             "camera_calibration=env.unwrapped.camera_calibration().")
+        return {"cameras": cams, "table_z": table_z}
 
     def encode_instructions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Instruction embeddings, from the cache where the same token ids were seen before."""
@@ -202,7 +243,18 @@ class BackboneExtractor(BaseFeaturesExtractor):
                     out[f"{cam}/embed"] = x[:, 1:]
                 if self.keypoint_depth:
                     out[f"{cam}/depth"] = self.backbone.depth_grid(observations[depth_key])
+            if self.object_points:
+                out[f"{cam}/cloud"] = self._cloud(cam, observations)
         return out
+
+    def _cloud(self, cam: str, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """:func:`~safeadapt_bench.depth_points.patch_clouds` of ``cam`` (fixed per frame: cacheable)."""
+        c = self.calibration["cameras"][cam]
+        proprio = observations["proprio"].float()
+        depth = observations[CAMERA_KEYS[cam][1]].float()
+        with torch.no_grad():
+            return patch_clouds(depth, c, self.calibration["table_z"], self.backbone.grid_size,
+                                proprio[:, :3], quat_xyzw_to_matrix(proprio[:, 3:7]))
 
     def features_from_tokens(self, tokens: dict[str, torch.Tensor], observations: dict[str, torch.Tensor],
                              with_embedding: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -229,6 +281,8 @@ class BackboneExtractor(BaseFeaturesExtractor):
                 parts.append(pooled)
             if self.object_keypoints:
                 parts.append(self.backbone.object_head.locate(last, cam))
+            if self.object_points:
+                parts.append(self._object_point(cam, tokens[f"{cam}/cloud"], last, observations))
         ref = parts[0]
         if self.has_text:
             parts.append(self.encode_instructions(observations[TEXT_KEY]).to(ref.device, ref.dtype))
@@ -237,6 +291,17 @@ class BackboneExtractor(BaseFeaturesExtractor):
             parts.append((extra - self.extra_mean) / self.extra_std)
         features = torch.cat(parts, dim=1)
         return (features, first) if with_embedding else features
+
+    def _object_point(self, cam: str, cloud: torch.Tensor, last: torch.Tensor,
+                      observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, 7)``: the attended 3-D point relative to the table and to the end effector (decimetres),
+        and the attended fraction of pixels on the table."""
+        attn = torch.softmax(self.backbone.object_head.logits(last, cam), dim=1)
+        table_z = self.calibration["table_z"]
+        p = attended_point(cloud.to(attn.dtype), attn, table_z)
+        eef = observations["proprio"][:, :3].to(attn.dtype) - torch.tensor([0.0, 0.0, table_z], dtype=attn.dtype,
+                                                                           device=attn.device)
+        return torch.cat([10 * p[:, :3], 10 * (p[:, :3] - eef), p[:, 3:]], 1)
 
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
         """Normalise the other entries (proprio, state) with these statistics from now on."""

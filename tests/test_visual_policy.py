@@ -142,6 +142,7 @@ def test_gradients_reach_only_trainable_parts(env, logs, cache):
 
 @pytest.mark.parametrize("agent_name,kwargs", [("adapter", {}), ("adapter", {"adapter": None}),
                                                ("adapter", {"adapter": None, "keypoint_depth": True}),
+                                               ("adapter", {"adapter": None, "pool": "none", "object_points": True}),
                                                ("full-finetune", {})])
 def test_cached_features_equal_recomputed(agent_name, kwargs, env, logs, cache):
     agent = resolve_agent(agent_name)(env.observation_space, env.action_space, seed=0, **TINY, **kwargs)

@@ -96,6 +96,8 @@ class ReferenceAgent(Agent):
                                            keypoint_features=c.keypoint_features,
                                            keypoint_depth=c.keypoint_depth, instruction=c.instruction,
                                            object_keypoints=c.object_keypoints,
+                                           object_points=c.object_points,
+                                           camera_calibration=c.camera_calibration,
                                            backbone=c.backbone, pretrained=c.backbone_pretrained),
             net_arch=list(c.net_arch),
         )
@@ -177,6 +179,7 @@ class ReferenceAgent(Agent):
 
     def adapt(self, env: Any, budget: Budget, callback: AdaptCallback | None = None) -> dict[str, Any]:
         """SAC on ``env`` (the cost critic, multiplier and veto learn/act online as configured)."""
+        self._check_calibration(env)
         wrapped = self._tokens(env)
         self.model.set_env(DummyVecEnv([lambda: wrapped]))
         steps = budget.env_steps if budget.env_steps is not None else 10**9
@@ -199,6 +202,20 @@ class ReferenceAgent(Agent):
             if not self.config.veto_enforce:
                 stats["veto_shadow_count"] = int(self.model.veto_shadow_count)
         return stats
+
+    def _check_calibration(self, env: Any) -> None:
+        """With ``object_points``, the policy's camera calibration must be ``env``'s (another robot's wrist
+        camera sits elsewhere: its points would be wrong by centimetres, silently)."""
+        ext = self.model.actor.features_extractor
+        own = getattr(getattr(env, "unwrapped", env), "camera_calibration", None)
+        if not getattr(ext, "object_points", False) or own is None:
+            return
+        from safeadapt_bench.depth_points import parse_calibration
+
+        cams, table_z = parse_calibration(own())
+        if table_z != ext.calibration["table_z"] or any(cams[c] != ext.calibration["cameras"][c] for c in ext.cameras):
+            raise ValueError("object_points: the env's camera calibration differs from the policy's (another robot "
+                             "or scene); build the agent with camera_calibration=env.unwrapped.camera_calibration().")
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """The policy's action (after the veto, which reports through ``note_veto``, when enabled)."""

@@ -55,6 +55,12 @@ class AgentConfig:
     object_keypoints: bool = False
     """Add each camera's object location and depth from the backbone's object head (fitted on every
     category with the spatial objective; ``safeadapt_bench.backbones.object_head``)."""
+    object_points: bool = False
+    """Add each camera's 3-D object point: the depth pixels under the object head's attention,
+    back-projected through the camera calibration (``safeadapt_bench.depth_points``)."""
+    camera_calibration: dict | None = None
+    """The cameras' calibration for ``object_points`` (``env.unwrapped.camera_calibration()``);
+    ``None``: the Panda scene's."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

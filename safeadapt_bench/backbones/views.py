@@ -87,10 +87,13 @@ def _project(scene: object, camera: str, point: np.ndarray, size: int) -> tuple[
 
 
 def render_views(episodes: int, *, seed_offset: int = VIEWS_SEED_OFFSET, camera_size: int = 64, grid: int = 8,
-                 every: int = 3, progress: bool = True, cache: str | Path | None = None) -> ViewSet:
+                 every: int = 3, object_colours: str = "fixed", progress: bool = True,
+                 cache: str | Path | None = None) -> ViewSet:
     """Roll the ``noisy`` expert for ``episodes`` episodes (category ``i % 10``, seed ``seed_offset + i``)
-    and keep every ``every``-th step. With ``cache`` (an ``.npz`` whose name should carry the settings,
-    see :func:`views_cache`), a readable file of the same image size is reused, else written."""
+    and keep every ``every``-th step; ``object_colours="random"`` tints each episode's object (the env's
+    option), so that a keypoint fitted on the views cannot find the object by its colour. With ``cache``
+    (an ``.npz`` whose name should carry the settings, see :func:`views_cache`), a readable file of the
+    same image size is reused, else written."""
     if cache is not None and Path(cache).is_file():
         try:
             views = ViewSet.load(cache)
@@ -106,7 +109,7 @@ def render_views(episodes: int, *, seed_offset: int = VIEWS_SEED_OFFSET, camera_
     from safeadapt_bench.experts import make_policy
 
     env = gym.make("SafeAdapt/Lift-v0", obs_mode="rgbd+state", camera_size=camera_size, cameras=VIEW_CAMERAS,
-                   categories=list(CATEGORY_ORDER), terminate_on_success=True)
+                   categories=list(CATEGORY_ORDER), terminate_on_success=True, object_colours=object_colours)
     keys = [("rgb", "depth"), ("wrist_rgb", "wrist_depth")]
     rgb, depth, points, visible, cats, pos = [], [], [], [], [], []
     try:
@@ -136,8 +139,9 @@ def render_views(episodes: int, *, seed_offset: int = VIEWS_SEED_OFFSET, camera_
     return views
 
 
-def views_cache(episodes: int, camera_size: int, grid: int, every: int) -> Path:
+def views_cache(episodes: int, camera_size: int, grid: int, every: int, object_colours: str = "fixed") -> Path:
     """The cache file of a view set: its settings and the render fingerprint in the name."""
     from safeadapt_bench.backbones.scenes import cache_dir, render_fingerprint
 
-    return cache_dir() / f"views-{episodes}x{camera_size}px-g{grid}-e{every}-{render_fingerprint()}.npz"
+    colours = "" if object_colours == "fixed" else f"-{object_colours}"
+    return cache_dir() / f"views-{episodes}x{camera_size}px-g{grid}-e{every}{colours}-{render_fingerprint()}.npz"

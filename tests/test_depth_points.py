@@ -1,0 +1,127 @@
+"""3-D object points from depth under the object head's attention (``safeadapt_bench.depth_points``)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import safeadapt_bench.envs  # noqa: F401 - registers the ids
+from safeadapt_bench.depth_points import (
+    PANDA_CALIBRATION,
+    attended_point,
+    camera_points,
+    parse_calibration,
+    patch_clouds,
+    quat_xyzw_to_matrix,
+)
+from safeadapt_bench.envs.wrappers import InstructionTokens
+from safeadapt_bench.features import BackboneExtractor
+
+KEYS = {"front": "depth", "wrist": "wrist_depth"}
+
+
+@pytest.fixture(scope="module")
+def stepped():
+    """A Panda Lift env with both cameras (32 px), a few random steps after a seeded reset."""
+    env = InstructionTokens(gym.make("SafeAdapt/Lift-v0", camera_size=32, cameras=("front", "wrist")))
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        obs, *_ = env.step(rng.uniform(-0.5, 0.5, env.action_space.shape).astype(np.float32))
+    yield env, obs
+    env.close()
+
+
+def test_panda_calibration_is_the_envs_own(stepped):
+    env, _ = stepped
+    assert env.unwrapped.camera_calibration() == PANDA_CALIBRATION
+
+
+def test_back_projection_matches_robosuites_camera_model(stepped):
+    from robosuite.utils.camera_utils import get_camera_transform_matrix
+
+    from safeadapt_bench.envs.scene import CAMERAS
+
+    env, obs = stepped
+    cams, _ = parse_calibration(env.unwrapped.camera_calibration())
+    p = torch.as_tensor(obs["proprio"][None]).double()
+    s = obs["depth"].shape[0]
+    uv = np.stack(np.meshgrid(np.arange(s) + 0.5, np.arange(s) + 0.5, indexing="xy"), -1)
+    for cam, key in KEYS.items():
+        d = obs[key][..., 0].astype(np.float64)
+        m = get_camera_transform_matrix(env.unwrapped.scene.sim, CAMERAS[cam], s, s)
+        hom = np.concatenate([uv * d[..., None], d[..., None], np.ones((s, s, 1))], -1).reshape(-1, 4)
+        expected = (np.linalg.inv(m) @ hom.T).T[:, :3].reshape(s, s, 3)
+        ours = camera_points(torch.as_tensor(d)[None, None], cams[cam], p[:, :3], quat_xyzw_to_matrix(p[:, 3:7]))
+        assert np.abs(ours[0].numpy() - expected).max() < 1e-5, cam
+
+
+def test_attended_point_is_the_mean_of_the_attended_pixels_on_the_table():
+    grid, s, table_z = 2, 4, 0.8
+    depth = torch.ones(1, 1, s, s)
+    cam = parse_calibration(PANDA_CALIBRATION)[0]["front"]
+    clouds = torch.zeros(1, grid * grid, 4)
+    clouds[0, 1] = torch.tensor([0.5, 0.5 * 0.1, 0.5 * 0.2, 0.5 * 0.9])  # half the patch at (0.1, 0.2, 0.9)
+    clouds[0, 2] = torch.tensor([1.0, 0.3, 0.3, 0.85])  # all of it at (0.3, 0.3, 0.85)
+    only_one = attended_point(clouds, torch.tensor([[0.0, 1.0, 0.0, 0.0]]), table_z)
+    assert torch.allclose(only_one, torch.tensor([[0.1, 0.2, 0.1, 0.5]]))
+    both = attended_point(clouds, torch.tensor([[0.0, 0.5, 0.5, 0.0]]), table_z)  # squared weights 1/2 each
+    assert torch.allclose(both[0, :2], torch.tensor([(0.05 + 0.3) / 1.5, (0.1 + 0.3) / 1.5]))
+    nothing = attended_point(clouds, torch.tensor([[1.0, 0.0, 0.0, 0.0]]), table_z)  # no pixel on the table
+    assert torch.equal(nothing, torch.zeros(1, 4))
+    assert patch_clouds(depth, cam, table_z, grid).shape == (1, grid * grid, 4)
+
+
+def test_extractor_places_the_object_within_centimetres(stepped):
+    env, obs = stepped
+    ext = BackboneExtractor(env.observation_space, pool="none", object_points=True, instruction=False,
+                            camera_calibration=env.unwrapped.camera_calibration())
+    o = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+    for k in ("rgb", "depth", "wrist_rgb", "wrist_depth"):
+        o[k] = o[k].permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        f = ext(o)[0]
+    truth = env.unwrapped.scene.sim.data.body_xpos[env.unwrapped.scene.active_body_id]
+    front = f[:3].numpy() / 10  # the first camera's point, decimetres above the table -> metres
+    assert np.linalg.norm(front[:2] - truth[:2]) < 0.03
+    assert 0 < front[2] < 0.15
+    assert torch.allclose(f[3:6], f[:3] - 10 * (o["proprio"][0, :3] - torch.tensor([0, 0, 0.8])), atol=1e-5)
+
+
+def test_bad_object_point_settings_are_clear_errors(stepped):
+    env, _ = stepped
+    space = env.observation_space
+    with pytest.raises(ValueError, match="no entry for"):
+        front_only = {"table_z": 0.8, "cameras": {"front": PANDA_CALIBRATION["cameras"]["front"]}}
+        BackboneExtractor(space, pool="none", object_points=True, camera_calibration=front_only)
+    with pytest.raises(ValueError, match="camera calibration is"):
+        BackboneExtractor(space, pool="none", object_points=True, camera_calibration={"cameras": {}})
+    no_depth = gym.spaces.Dict({k: v for k, v in space.spaces.items() if "depth" not in k})
+    with pytest.raises(ValueError, match="depth and 'proprio'"):
+        BackboneExtractor(no_depth, pool="none", object_points=True)
+    with pytest.raises(ValueError, match="end-effector pose"):
+        camera_points(torch.ones(1, 1, 4, 4), parse_calibration(PANDA_CALIBRATION)[0]["wrist"])
+    with pytest.raises(ValueError, match="frame must be"):
+        parse_calibration({"table_z": 0.8, "cameras": {"x": {"fovy": 50, "frame": "base", "pos": [0, 0, 0],
+                                                              "rot": [1, 0, 0, 0, 1, 0, 0, 0, 1]}}})
+
+
+def test_agent_refuses_an_env_whose_wrist_camera_sits_elsewhere():
+    from safeadapt_bench.agents import Budget
+    from safeadapt_bench.agents.registry import resolve_agent
+
+    ur5e = gym.make("SafeAdapt/Lift-v0", camera_size=16, cameras=("front", "wrist"), robot="UR5e")
+    try:
+        assert ur5e.unwrapped.camera_calibration() != PANDA_CALIBRATION  # its wrist camera is 4.8 cm further out
+        agent = resolve_agent("adapter")(ur5e.observation_space, ur5e.action_space, adapter=None, pool="none",
+                                         object_points=True, net_arch=(8,))
+        with pytest.raises(ValueError, match="calibration differs"):
+            agent.adapt(ur5e, Budget(env_steps=1))
+        own = resolve_agent("adapter")(ur5e.observation_space, ur5e.action_space, adapter=None, pool="none",
+                                       object_points=True, net_arch=(8,), learning_starts=100,
+                                       camera_calibration=ur5e.unwrapped.camera_calibration())
+        assert own.adapt(ur5e, Budget(env_steps=2))["env_steps"] >= 2  # and the env is accepted
+    finally:
+        ur5e.close()

@@ -125,3 +125,35 @@ def test_agent_refuses_an_env_whose_wrist_camera_sits_elsewhere():
         assert own.adapt(ur5e, Budget(env_steps=2))["env_steps"] >= 2  # and the env is accepted
     finally:
         ur5e.close()
+
+
+@pytest.mark.parametrize("name", ["safe-adapter", "full-finetune", "adapter", "safe-rl"])
+def test_every_reference_agent_pretrains_and_adapts_on_object_points(name, tmp_path, monkeypatch):
+    """The representation of issue 10's bar on each reference agent: the frozen path is cached, and an
+    adapter's gradients reach it through the object head's attention."""
+    from safeadapt_bench.agents import Budget
+    from safeadapt_bench.agents.registry import resolve_agent
+    from safeadapt_bench.data import collect, load
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    monkeypatch.setenv("SAFEADAPT_CACHE", str(tmp_path / "cache"))
+    env = gym.make("SafeAdapt/Lift-v0", camera_size=16, max_episode_steps=8, cameras=("front", "wrist"))
+    try:
+        logs = load(collect("SafeAdapt/Lift-v0", 2, "expert", seed=0, progress=False, camera_size=16,
+                            max_episode_steps=8, cameras=("front", "wrist")).dataset_id)
+        agent = resolve_agent(name)(env.observation_space, env.action_space, seed=0, pool="none", object_points=True,
+                                    instruction=False, net_arch=(16,), pretrain_batch_size=8, window=2,
+                                    learning_starts=4)
+        stats = agent.pretrain(logs, Budget(updates=2))
+        assert stats["updates"] == 2 and np.isfinite(stats["bc_nll"])
+        assert stats["frames_cached"] == (name != "full-finetune")
+        if name == "adapter":  # the adapted block moves the object head's attention, so it gets gradients
+            ext = agent.model.actor.features_extractor
+            tokens, obs = agent.logged_frames(logs).select(torch.arange(4))
+            ext.features_from_tokens(tokens, obs).pow(2).sum().backward()
+            grads = [p.grad for p in agent.backbone().parameters() if p.requires_grad]
+            assert grads and any(g is not None and g.abs().sum() > 0 for g in grads)
+        assert agent.adapt(env, Budget(env_steps=6))["env_steps"] >= 6
+        assert env.action_space.contains(agent.act(env.reset(seed=1)[0]))
+    finally:
+        env.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 DEFAULT_OUT = "results/imitation/imitation_table.json"
 
@@ -12,13 +13,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "imitation", help="the imitation table: behaviour cloning from each representation, no adaptation",
-        description="Collect (or reuse) expert logs, pre-train each representation on them as the reference "
-        "agents do (frozen backbone, LoRA / bottleneck adapters at the top block or every block, full "
-        "fine-tuning; privileged state as the reference), then evaluate each policy with no adaptation on "
-        "seeded episodes of the train and held-out categories and probe its backbone for forgetting. Rows are "
-        "written one at a time; an existing row of the same settings is kept, so an interrupted run resumes, and "
-        "processes running other representations side by side may share one --out.",
-        epilog="example: safeadapt-bench imitation --representations state frozen lora-top --demos 200")
+        description=textwrap.fill(
+            "Collect (or reuse) expert logs, pre-train each representation on them as the reference agents do "
+            "(frozen backbone, LoRA / bottleneck adapters at the top block or every block, full fine-tuning; "
+            "privileged state as the reference), then evaluate each policy with no adaptation on seeded episodes "
+            "of the train and held-out categories and probe its backbone for forgetting. Rows are written one at "
+            "a time; an existing row of the same settings is kept, so an interrupted run resumes, and processes "
+            "running other representations side by side may share one --out.", 100),
+        epilog="examples:\n  safeadapt-bench imitation --representations state frozen lora-top --demos 200\n"
+        "  safeadapt-bench imitation --representations frozen state --pool none "
+        "--agent-kwargs '{\"object_points\": true, \"instruction\": false}'   # 3-D object points: the "
+        "representation that meets issue 10's bar",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--representations", nargs="+", default=list(REPRESENTATIONS), metavar="NAME",
                    help=f"rows to run, from {list(REPRESENTATIONS)} (default: all)")
     p.add_argument("--env", default="SafeAdapt/Lift-v0", help="train-category env id (default SafeAdapt/Lift-v0)")

@@ -75,6 +75,10 @@ def test_render_views_projects_the_object_into_both_cameras():
     col, row = (((np.array([x, y]) + 1) * 7 / 2 + 0.5) * 4 - 0.5).round().astype(int)
     r, g, b = views.rgb[0, 0, row, col].astype(int)
     assert r > g + 60 and r > b + 60, (r, g, b)
+    # random object colours repaint the object only: the same grasp, points and depth
+    tinted = render_views(1, every=15, camera_size=32, grid=8, object_colours="random", progress=False)
+    assert np.array_equal(tinted.points, views.points) and np.array_equal(tinted.depth, views.depth)
+    assert not np.array_equal(tinted.rgb[0, 0, row, col], views.rgb[0, 0, row, col])
 
 
 def _synthetic_views(n: int = 48, size: int = 64) -> ViewSet:

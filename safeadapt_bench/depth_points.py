@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from safeadapt_bench.backbones.loader import _channels_first
+
 #: Pixels nearer to the camera than this (metres) are ignored: the wrist camera sees its own fingers.
 NEAR_CLIP = 0.06
 #: Points this far above the table top (metres) count as standing on it.
@@ -94,10 +96,8 @@ def quat_xyzw_to_matrix(q: torch.Tensor) -> torch.Tensor:
 def camera_points(depth: torch.Tensor, cam: CameraCalibration, eef_pos: torch.Tensor | None = None,
                   eef_rot: torch.Tensor | None = None) -> torch.Tensor:
     """``(B, 1, S, S)`` planar depth (metres, row 0 at the top) -> ``(B, S, S, 3)`` world points."""
-    from safeadapt_bench.backbones.loader import _channels_first
-
     depth = _channels_first(depth, 1, "depth")
-    b, _, s, _ = depth.shape
+    s = depth.shape[-1]
     f = (s / 2) / torch.tan(torch.deg2rad(torch.tensor(cam.fovy, dtype=depth.dtype)) / 2)
     centre = torch.arange(s, dtype=depth.dtype, device=depth.device) + 0.5 - s / 2
     d = depth[:, 0]
@@ -119,8 +119,6 @@ def patch_clouds(depth: torch.Tensor, cam: CameraCalibration, table_z: float, gr
     """``(B, grid**2, 4)``: per patch (row-major), the fraction of its pixels that stand on the table and
     the sum of their world points divided by the patch's pixel count. Fixed by the depth image and the
     pose: computed once per frame."""
-    from safeadapt_bench.backbones.loader import _channels_first
-
     depth = _channels_first(depth, 1, "depth")
     pts = camera_points(depth, cam, eef_pos, eef_rot)
     z = pts[..., 2]

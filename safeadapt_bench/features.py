@@ -183,10 +183,10 @@ class BackboneExtractor(BaseFeaturesExtractor):
         if backbone.object_head is None:
             raise ValueError("object_points=True needs a backbone with an object head (its attention says which "
                              "depth pixels are the object); set object_points=False.")
-        missing = [k for c in cameras for k in (CAMERA_KEYS[c][1],) if k not in space.spaces]
-        if missing or "proprio" not in space.spaces:
+        missing = [k for k in (*(CAMERA_KEYS[c][1] for c in cameras), "proprio") if k not in space.spaces]
+        if missing:
             raise ValueError(f"object_points=True needs each camera's depth and 'proprio' in the observation; "
-                             f"missing {missing + ([] if 'proprio' in space.spaces else ['proprio'])}.")
+                             f"missing {missing}.")
         cams, table_z = parse_calibration(calibration or PANDA_CALIBRATION)
         unknown = [c for c in cameras if c not in cams]
         if unknown:

@@ -148,7 +148,7 @@ def fingerprint(dataset: Any, extractor: BackboneExtractor, start: int) -> str:
         "pool_tokens": extractor.pool_tokens if extractor.pools else None,
         "depth": extractor.use_depth,
         "keypoint_depth": extractor.keypoint_depth,
-        "object_points": getattr(extractor, "calibration", None) and {
+        "object_points": extractor.calibration and {
             "table_z": extractor.calibration["table_z"],
             "cameras": {k: str(v) for k, v in extractor.calibration["cameras"].items()}},
         "torch": torch.__version__,
@@ -283,7 +283,7 @@ def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str
     if start is not None:
         key = fingerprint(dataset, extractor, start)
         images = {k: obs[k] for k in image_keys}
-        if getattr(extractor, "object_points", False):  # the wrist camera's pose comes from proprio
+        if extractor.object_points:  # the wrist camera's pose comes from proprio
             images["proprio"] = obs["proprio"]
         tokens, hit = _cached(key, lambda: _compute_tokens(extractor, images), use_cache)
         if colour_copies:

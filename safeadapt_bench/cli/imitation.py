@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  safeadapt-bench imitation --representations state frozen lora-top --demos 200\n"
         "  safeadapt-bench imitation --representations frozen state --pool none "
         "--agent-kwargs '{\"object_points\": true, \"instruction\": false}'   # 3-D object points: the "
-        "representation that meets issue 10's bar",
+        "representation closest to issue 10's bar",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--representations", nargs="+", default=list(REPRESENTATIONS), metavar="NAME",
                    help=f"rows to run, from {list(REPRESENTATIONS)} (default: all)")

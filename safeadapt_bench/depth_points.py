@@ -4,10 +4,11 @@ The backbone's object head (:mod:`~safeadapt_bench.backbones.object_head`, fitte
 categories) says on its 8x8 token grid *which patches* hold the object. A patch is 2-4 cm of table in
 the wrist view and 8.6 cm in the front view, too coarse for a grasp. The depth image, through the
 camera's calibration, says where every pixel is. :func:`patch_clouds` back-projects each camera's depth
-pixels into the world frame and keeps, per patch, the count and the sum of the points that stand on the
-table (above it, not the gripper's own fingers); :func:`attended_point` weights the patches by the
-squared attention of the object head and returns the mean of those points: the visible surface of the
-object, with pixel precision, whatever its colour.
+pixels into the world frame and keeps, per patch, the count, the sum and the highest of the points that
+stand on the table (above it, not the gripper's own fingers); :func:`attended_point` weights the patches
+by the squared attention of the object head and returns the mean of those points (the visible surface
+of the object, with pixel precision, whatever its colour) and the attended patches' top: how high the
+object stands, which sets the grasp height (the scripted expert grasps 1.7 cm below the top).
 
 The calibration (:class:`CameraCalibration`) is what a real robot's camera calibration gives: the
 vertical field of view, and the camera's pose in the world frame (a fixed camera) or in the
@@ -116,25 +117,31 @@ def camera_points(depth: torch.Tensor, cam: CameraCalibration, eef_pos: torch.Te
 
 def patch_clouds(depth: torch.Tensor, cam: CameraCalibration, table_z: float, grid: int,
                  eef_pos: torch.Tensor | None = None, eef_rot: torch.Tensor | None = None) -> torch.Tensor:
-    """``(B, grid**2, 4)``: per patch (row-major), the fraction of its pixels that stand on the table and
-    the sum of their world points divided by the patch's pixel count. Fixed by the depth image and the
-    pose: computed once per frame."""
+    """``(B, grid**2, 5)``: per patch (row-major), the fraction of its pixels that stand on the table, the
+    sum of their world points divided by the patch's pixel count, and the height of the highest of them
+    above the table (0 when none). Fixed by the depth image and the pose: computed once per frame."""
     depth = _channels_first(depth, 1, "depth")
     pts = camera_points(depth, cam, eef_pos, eef_rot)
     z = pts[..., 2]
     keep = (z > table_z + ABOVE_TABLE) & (z < table_z + MAX_HEIGHT) & (depth[:, 0] > NEAR_CLIP)
     vals = torch.cat([keep[..., None].to(pts.dtype), pts * keep[..., None]], -1).permute(0, 3, 1, 2)
     vals = F.adaptive_avg_pool2d(vals, grid)  # (B, 4, grid, grid): per patch, whatever the image size
-    return vals.flatten(2).transpose(1, 2)
+    top = F.adaptive_max_pool2d(((z - table_z) * keep)[:, None], grid)  # (B, 1, grid, grid)
+    # contiguous: the attended sums then reduce in one order, whether the clouds were cached or not
+    return torch.cat([vals, top], 1).flatten(2).transpose(1, 2).contiguous()
 
 
 def attended_point(clouds: torch.Tensor, attention: torch.Tensor, table_z: float) -> torch.Tensor:
-    """``(B, 4)``: the object's point (world x, y and height above the table) under ``attention``
-    ``(B, grid**2)`` squared, and the attended fraction of pixels on the table (a confidence)."""
+    """``(B, 5)``: the object's point (world x, y and height above the table) under ``attention``
+    ``(B, grid**2)`` squared, the attended fraction of pixels on the table (a confidence), and the
+    attended patches' top height above the table (where a grasp starts: the expert's is 1.7 cm below it)."""
     w = attention ** 2
     w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
     n = (w * clouds[..., 0]).sum(1, keepdim=True)
-    point = (w[..., None] * clouds[..., 1:]).sum(1) / n.clamp_min(1e-6)
+    point = (w[..., None] * clouds[..., 1:4]).sum(1) / n.clamp_min(1e-6)
     point = point - torch.tensor([0.0, 0.0, table_z], dtype=point.dtype, device=point.device)
-    point = torch.where(n > 1e-6, point, torch.zeros_like(point))  # nothing attended on the table: zeros
-    return torch.cat([point, n], 1)
+    on_table = (clouds[..., 0] > 0).to(w.dtype)
+    top = (w * clouds[..., 4]).sum(1, keepdim=True) / (w * on_table).sum(1, keepdim=True).clamp_min(1e-12)
+    found = n > 1e-6
+    point = torch.where(found, point, torch.zeros_like(point))  # nothing attended on the table: zeros
+    return torch.cat([point, n, torch.where(found, top, torch.zeros_like(top))], 1)

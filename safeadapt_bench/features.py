@@ -24,6 +24,7 @@ per logged frame and reuse it (:meth:`BackboneExtractor.features_from_tokens`).
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from pathlib import Path
 
@@ -47,7 +48,7 @@ CAMERA_KEYS: dict[str, tuple[str, str]] = {"front": ("rgb", "depth"), "wrist": (
 IMAGE_KEYS = tuple(k for keys in CAMERA_KEYS.values() for k in keys)
 TEXT_KEY = "instruction"
 #: Features per camera of ``object_points``.
-OBJECT_POINT_DIM = 7
+OBJECT_POINT_DIM = 9
 #: Which patch tokens a pooling head reads (see ``BackboneExtractor``).
 POOL_TOKENS: tuple[str, ...] = ("last", "first", "both")
 
@@ -84,10 +85,13 @@ class BackboneExtractor(BaseFeaturesExtractor):
             the logs'.
         object_points: add, per camera, where the object is in 3-D: the depth pixels under the object
             head's attention back-projected through ``camera_calibration`` (the object's visible surface
-            in the world frame, relative to the table and to the end effector, and the attended fraction
-            of pixels on the table; :mod:`~safeadapt_bench.depth_points`). Needs depth and ``proprio``.
+            in the world frame, relative to the table and to the end effector, the attended fraction of
+            pixels on the table, and the object's top height above the table and relative to the end
+            effector; :mod:`~safeadapt_bench.depth_points`). Needs depth and ``proprio``.
         camera_calibration: the cameras' calibration (``env.unwrapped.camera_calibration()``);
             ``None``: the Panda scene's (:data:`~safeadapt_bench.depth_points.PANDA_CALIBRATION`).
+        point_noise: std (metres) of Gaussian noise added to each object point while the extractor is in
+            training mode (augmentation: the policy learns to act on a locator with that error).
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         object_keypoints: bool = False,
         object_points: bool = False,
         camera_calibration: dict | None = None,
+        point_noise: float = 0.0,
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
@@ -157,6 +162,9 @@ class BackboneExtractor(BaseFeaturesExtractor):
         self.object_keypoints = object_keypoints
         self.object_points = bool(object_points)
         self.calibration = calibration
+        if not (point_noise >= 0.0 and math.isfinite(point_noise)):
+            raise ValueError(f"point_noise is a standard deviation in metres (>= 0); got {point_noise!r}.")
+        self.point_noise = float(point_noise)
         self.keypoint_depth = bool(keypoint_depth) and learned
         self.pools = torch.nn.ModuleDict(heads)
         #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
@@ -294,14 +302,19 @@ class BackboneExtractor(BaseFeaturesExtractor):
 
     def _object_point(self, cam: str, cloud: torch.Tensor, last: torch.Tensor,
                       observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``(B, 7)``: the attended 3-D point relative to the table and to the end effector (decimetres),
-        and the attended fraction of pixels on the table."""
+        """``(B, 9)``: the attended 3-D point relative to the table and to the end effector, the attended
+        fraction of pixels on the table, and the object's top height above the table and relative to the
+        end effector (lengths in decimetres)."""
         attn = torch.softmax(self.backbone.object_head.logits(last, cam), dim=1)
         table_z = self.calibration["table_z"]
         p = attended_point(cloud.to(attn.dtype), attn, table_z)
+        if self.training and self.point_noise > 0:  # augmentation: a locator with this error, while training
+            e = self.point_noise * torch.randn_like(p[:, :3])
+            p = torch.cat([p[:, :3] + e, p[:, 3:4], p[:, 4:] + e[:, 2:]], 1)
         eef = observations["proprio"][:, :3].to(attn.dtype) - torch.tensor([0.0, 0.0, table_z], dtype=attn.dtype,
                                                                            device=attn.device)
-        return torch.cat([10 * p[:, :3], 10 * (p[:, :3] - eef), p[:, 3:]], 1)
+        top = p[:, 4:]
+        return torch.cat([10 * p[:, :3], 10 * (p[:, :3] - eef), p[:, 3:4], 10 * top, 10 * (top - eef[:, 2:])], 1)
 
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
         """Normalise the other entries (proprio, state) with these statistics from now on."""

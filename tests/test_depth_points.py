@@ -17,7 +17,8 @@ from safeadapt_bench.depth_points import (
     quat_xyzw_to_matrix,
 )
 from safeadapt_bench.envs.wrappers import InstructionTokens
-from safeadapt_bench.features import BackboneExtractor
+from safeadapt_bench.experts.policies import GRASP
+from safeadapt_bench.features import OBJECT_POINT_DIM, BackboneExtractor
 
 KEYS = {"front": "depth", "wrist": "wrist_depth"}
 
@@ -62,16 +63,17 @@ def test_attended_point_is_the_mean_of_the_attended_pixels_on_the_table():
     grid, s, table_z = 2, 4, 0.8
     depth = torch.ones(1, 1, s, s)
     cam = parse_calibration(PANDA_CALIBRATION)[0]["front"]
-    clouds = torch.zeros(1, grid * grid, 4)
-    clouds[0, 1] = torch.tensor([0.5, 0.5 * 0.1, 0.5 * 0.2, 0.5 * 0.9])  # half the patch at (0.1, 0.2, 0.9)
-    clouds[0, 2] = torch.tensor([1.0, 0.3, 0.3, 0.85])  # all of it at (0.3, 0.3, 0.85)
+    clouds = torch.zeros(1, grid * grid, 5)
+    clouds[0, 1] = torch.tensor([0.5, 0.5 * 0.1, 0.5 * 0.2, 0.5 * 0.9, 0.12])  # half the patch at (0.1, 0.2, 0.9)
+    clouds[0, 2] = torch.tensor([1.0, 0.3, 0.3, 0.85, 0.05])  # all of it at (0.3, 0.3, 0.85)
     only_one = attended_point(clouds, torch.tensor([[0.0, 1.0, 0.0, 0.0]]), table_z)
-    assert torch.allclose(only_one, torch.tensor([[0.1, 0.2, 0.1, 0.5]]))
+    assert torch.allclose(only_one, torch.tensor([[0.1, 0.2, 0.1, 0.5, 0.12]]))
     both = attended_point(clouds, torch.tensor([[0.0, 0.5, 0.5, 0.0]]), table_z)  # squared weights 1/2 each
     assert torch.allclose(both[0, :2], torch.tensor([(0.05 + 0.3) / 1.5, (0.1 + 0.3) / 1.5]))
+    assert torch.allclose(both[0, 4], torch.tensor((0.12 + 0.05) / 2))  # the attended patches' tops
     nothing = attended_point(clouds, torch.tensor([[1.0, 0.0, 0.0, 0.0]]), table_z)  # no pixel on the table
-    assert torch.equal(nothing, torch.zeros(1, 4))
-    assert patch_clouds(depth, cam, table_z, grid).shape == (1, grid * grid, 4)
+    assert torch.equal(nothing, torch.zeros(1, 5))
+    assert patch_clouds(depth, cam, table_z, grid).shape == (1, grid * grid, 5)
 
 
 def test_extractor_places_the_object_within_centimetres(stepped):
@@ -88,6 +90,32 @@ def test_extractor_places_the_object_within_centimetres(stepped):
     assert np.linalg.norm(front[:2] - truth[:2]) < 0.03
     assert 0 < front[2] < 0.15
     assert torch.allclose(f[3:6], f[:3] - 10 * (o["proprio"][0, :3] - torch.tensor([0, 0, 0.8])), atol=1e-5)
+    category = env.unwrapped.category
+    top = truth[2] - 0.8 + GRASP[category].top  # the object's collision top above the table, m
+    assert abs(f[7].item() / 10 - top) < 0.015, (category, f[7].item() / 10, top)
+    assert torch.allclose(f[8], f[7] - 10 * (o["proprio"][0, 2] - 0.8), atol=1e-5)
+
+
+def test_point_noise_perturbs_object_points_only_while_training(stepped):
+    env, obs = stepped
+    ext = BackboneExtractor(env.observation_space, pool="none", object_points=True, instruction=False,
+                            point_noise=0.01, camera_calibration=env.unwrapped.camera_calibration())
+    o = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+    for k in ("rgb", "depth", "wrist_rgb", "wrist_depth"):
+        o[k] = o[k].permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        clean = ext.eval()(o)[0]
+        assert torch.equal(clean, ext(o)[0])  # evaluation: no noise
+        torch.manual_seed(0)
+        noisy = ext.train()(o)[0]
+    moved = (noisy - clean).abs() > 1e-6
+    dim = OBJECT_POINT_DIM
+    for cam in range(2):  # per camera: point, point - eef, confidence, top, top - eef
+        assert moved[cam * dim:cam * dim + 6].all() and moved[cam * dim + 7:cam * dim + 9].all()
+        assert not moved[cam * dim + 6]  # the confidence is not a length
+    assert not moved[2 * dim:].any()  # proprio untouched
+    with pytest.raises(ValueError, match="point_noise"):
+        BackboneExtractor(env.observation_space, pool="none", object_points=True, point_noise=-0.01)
 
 
 def test_bad_object_point_settings_are_clear_errors(stepped):

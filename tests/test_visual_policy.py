@@ -161,7 +161,8 @@ def test_cached_features_equal_recomputed(agent_name, kwargs, env, logs, cache):
     with torch.no_grad():
         direct = ext.forward({**first.obs, **_images(logs, agent)})
         cached = ext.features_from_tokens(*again.select(idx))
-    assert torch.equal(direct, cached)
+    bad = (direct != cached).any(0).nonzero().flatten()
+    assert torch.equal(direct, cached), (bad, (direct - cached).abs().max())
     assert torch.equal(raw.tokens["front"], again.tokens["front"])
 
 

@@ -98,6 +98,7 @@ class ReferenceAgent(Agent):
                                            object_keypoints=c.object_keypoints,
                                            object_points=c.object_points,
                                            camera_calibration=c.camera_calibration,
+                                           point_noise=c.point_noise,
                                            backbone=c.backbone, pretrained=c.backbone_pretrained),
             net_arch=list(c.net_arch),
         )

@@ -61,6 +61,8 @@ class AgentConfig:
     camera_calibration: dict | None = None
     """The cameras' calibration for ``object_points`` (``env.unwrapped.camera_calibration()``);
     ``None``: the Panda scene's."""
+    point_noise: float = 0.0
+    """Std (metres) of Gaussian noise on each ``object_points`` point in training (augmentation)."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

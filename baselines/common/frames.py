@@ -150,7 +150,8 @@ def fingerprint(dataset: Any, extractor: BackboneExtractor, start: int) -> str:
         "keypoint_depth": extractor.keypoint_depth,
         "object_points": extractor.calibration and {
             "table_z": extractor.calibration["table_z"],
-            "cameras": {k: str(v) for k, v in extractor.calibration["cameras"].items()}},
+            "cameras": {k: str(v) for k, v in extractor.calibration["cameras"].items()},
+            "cloud": "count, sum, top"},  # what patch_clouds keeps per patch
         "torch": torch.__version__,
         "package": safeadapt_bench.__version__,
     }

@@ -68,6 +68,7 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
         if dataset_path(did).exists():
             have = load(did)  # raises on a corrupt or foreign-version dataset
             if have.total_episodes >= episodes:
+                _warn_other_kernel(did, have.info)
                 return did
             force = True
         try:
@@ -77,6 +78,21 @@ def provide_dataset(env_id: str | None = None, policy: str = "expert", episodes:
             if load(did).total_episodes < episodes:
                 raise
     return did
+
+
+def _warn_other_kernel(did: str, info: dict[str, Any]) -> None:
+    """Warn when a reused dataset was collected on another OpenBLAS kernel than this process runs: the
+    controller's matrix products round differently there, so a collection here would not reproduce its
+    episodes (some drift and end at another step), nor would results trained on it."""
+    import warnings
+
+    from safeadapt_bench.harness.records import blas_kernel
+
+    theirs, ours = info.get("blas_kernel"), blas_kernel()
+    if theirs and ours and theirs != ours:
+        warnings.warn(f"Dataset {did!r} was collected with numpy's OpenBLAS kernel {theirs}, this process runs "
+                      f"{ours}: collected here its episodes would differ. Run with OPENBLAS_CORETYPE={theirs} to "
+                      "reproduce it, or recollect it (`safeadapt-bench collect ... --force`).", stacklevel=3)
 
 
 @contextlib.contextmanager

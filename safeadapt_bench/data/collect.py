@@ -24,8 +24,11 @@ at a time so memory stays at one episode):
   the noise of the ``noisy`` policy), the behaviour-cloning label.
 
 The dataset metadata (``dataset.storage.metadata["safeadapt"]``) records the env id and kwargs, the
-registered env spec, ``safeadapt_bench.__version__``, the layout version, policy, seed, episode seeds
-and summary statistics. The dataset is written in a hidden staging directory and renamed into place
+registered env spec, ``safeadapt_bench.__version__``, the layout version, policy, seed, episode seeds,
+numpy's OpenBLAS kernel (``blas_kernel``) and summary statistics. The robot's controller multiplies matrices
+with numpy, and OpenBLAS kernels round differently (``OPENBLAS_CORETYPE`` picks one): a collection is
+reproducible, serial or in workers alike, on the same kernel only (on another, some episodes drift and end
+differently). The dataset is written in a hidden staging directory and renamed into place
 at the end, so an interrupted collection leaves nothing under the final id.
 """
 
@@ -436,6 +439,7 @@ def _metadata(env: Any, env_id: str, policy: str, seed: int, episodes: int, tall
     """The ``safeadapt`` metadata of a finished collection (see the module docstring)."""
     import safeadapt_bench
     from safeadapt_bench.envs.costs import COST_TERMS
+    from safeadapt_bench.harness.records import blas_kernel
 
     spec, speeds = env.spec, tally.speeds()
     return {
@@ -455,6 +459,7 @@ def _metadata(env: Any, env_id: str, policy: str, seed: int, episodes: int, tall
         "image_storage": storage,
         "obs_keys": list(env.observation_space.spaces),
         "cost_limit": float(env.unwrapped.cost_limit),
+        "blas_kernel": blas_kernel(),  # the episodes depend on it: see the module docstring
         "collect_seconds": speeds["seconds"],
         "steps_per_second": speeds["steps_per_second"],
         "env_steps_per_second": speeds["env_steps_per_second"],

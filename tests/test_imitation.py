@@ -14,6 +14,7 @@ from safeadapt_bench.harness.imitation import (
     markdown_table,
     settings_dict,
 )
+from safeadapt_bench.harness.records import blas_kernel
 
 
 def test_unknown_representation_is_a_clear_error(capsys):
@@ -50,6 +51,9 @@ def test_state_row_is_written_kept_on_resume_and_other_settings_refused(tmp_path
     assert row["representation"] == "state" and row["updates"] == 20 and row["demos"] == 2
     assert 0.0 <= row["success_train"] <= 1.0 and 0.0 < row["safe_ratio"] <= 1.0
     assert row["val_bc"] is not None and table["settings"]["logs"] == "noisy"
+    prov = row["provenance"]  # what the figures depend on beyond the settings
+    assert prov["torch_threads"] == 1 and prov["blas_kernel"] == blas_kernel()
+    assert prov["logs"]["blas_kernel"] == blas_kernel() and prov["logs"]["steps"] > 0
     assert "| state | state-bc | 2 | 20 |" in (tmp_path / "table.json.md").read_text()
     capsys.readouterr()
     assert main(args) == 0  # resumed: the row is kept, not recomputed

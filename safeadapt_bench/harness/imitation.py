@@ -278,7 +278,21 @@ def imitation_row(name: str, dataset: Any, s: ImitationSettings, probe: Any = No
         **probes,
         "pretrain_stats": {k: v for k, v in stats.items() if k != "val_curve"},
         "val_curve": stats.get("val_curve"),
+        "provenance": provenance(dataset),
     }
+
+
+def provenance(dataset: Any) -> dict[str, Any]:
+    """What a row's figures depend on beyond its settings: numpy's OpenBLAS kernel and torch's threads in
+    this process, and the logs (their id, steps and the kernel that collected them: logs collected on
+    another kernel hold other episodes, see ``safeadapt_bench.data.collect``)."""
+    import torch
+
+    from safeadapt_bench.harness.records import blas_kernel
+
+    return {"blas_kernel": blas_kernel(), "torch_threads": torch.get_num_threads(),
+            "logs": {"id": dataset.id, "steps": int(dataset.minari.total_steps),
+                     "blas_kernel": dataset.info.get("blas_kernel")}}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -201,6 +203,30 @@ class BackboneExtractor(BaseFeaturesExtractor):
             raise ValueError(f"The camera calibration has no entry for {unknown}; pass "
                              "camera_calibration=env.unwrapped.camera_calibration().")
         return {"cameras": cams, "table_z": table_z}
+
+    def set_calibration(self, calibration: dict) -> None:
+        """Back-project the object points through ``calibration`` (``env.unwrapped.camera_calibration()``)
+        from now on: the robot the policy acts on. Another robot's wrist camera sits elsewhere; the points
+        stay in the world frame, so the policy itself needs no change."""
+        if not self.object_points:
+            raise ValueError("set_calibration: this extractor has object_points=False; nothing uses a calibration.")
+        cams, table_z = parse_calibration(calibration)
+        unknown = [c for c in self.cameras if c not in cams]
+        if unknown:
+            raise ValueError(f"The camera calibration has no entry for {unknown}; take it from "
+                             "env.unwrapped.camera_calibration() of an env with the policy's cameras.")
+        self.calibration = {"cameras": cams, "table_z": table_z}
+
+    @contextmanager
+    def calibrated(self, calibration: dict | None) -> Iterator[None]:
+        """Within the block, use ``calibration`` (the parsed form held in :attr:`calibration`; ``None``: keep
+        the current one): logged frames keep the calibration of the robot that logged them."""
+        old = self.calibration
+        self.calibration = old if calibration is None else calibration
+        try:
+            yield
+        finally:
+            self.calibration = old
 
     def encode_instructions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Instruction embeddings, from the cache where the same token ids were seen before."""

@@ -17,7 +17,7 @@ from safeadapt_bench.depth_points import (
     quat_xyzw_to_matrix,
 )
 from safeadapt_bench.envs.wrappers import InstructionTokens
-from safeadapt_bench.experts.policies import GRASP
+from safeadapt_bench.experts.policies import GRASP, make_policy
 from safeadapt_bench.features import OBJECT_POINT_DIM, BackboneExtractor
 
 KEYS = {"front": "depth", "wrist": "wrist_depth"}
@@ -76,13 +76,19 @@ def test_attended_point_is_the_mean_of_the_attended_pixels_on_the_table():
     assert patch_clouds(depth, cam, table_z, grid).shape == (1, grid * grid, 5)
 
 
+def _batch(obs: dict) -> dict:
+    """One env observation as the extractor's batch of one (images channels-first)."""
+    o = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+    for k in ("rgb", "depth", "wrist_rgb", "wrist_depth"):
+        o[k] = o[k].permute(0, 3, 1, 2).float()
+    return o
+
+
 def test_extractor_places_the_object_within_centimetres(stepped):
     env, obs = stepped
     ext = BackboneExtractor(env.observation_space, pool="none", object_points=True, instruction=False,
                             camera_calibration=env.unwrapped.camera_calibration())
-    o = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
-    for k in ("rgb", "depth", "wrist_rgb", "wrist_depth"):
-        o[k] = o[k].permute(0, 3, 1, 2).float()
+    o = _batch(obs)
     with torch.no_grad():
         f = ext(o)[0]
     truth = env.unwrapped.scene.sim.data.body_xpos[env.unwrapped.scene.active_body_id]
@@ -100,9 +106,7 @@ def test_point_noise_perturbs_object_points_only_while_training(stepped):
     env, obs = stepped
     ext = BackboneExtractor(env.observation_space, pool="none", object_points=True, instruction=False,
                             point_noise=0.01, camera_calibration=env.unwrapped.camera_calibration())
-    o = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
-    for k in ("rgb", "depth", "wrist_rgb", "wrist_depth"):
-        o[k] = o[k].permute(0, 3, 1, 2).float()
+    o = _batch(obs)
     with torch.no_grad():
         clean = ext.eval()(o)[0]
         assert torch.equal(clean, ext(o)[0])  # evaluation: no noise
@@ -136,21 +140,41 @@ def test_bad_object_point_settings_are_clear_errors(stepped):
                                                               "rot": [1, 0, 0, 0, 1, 0, 0, 0, 1]}}})
 
 
-def test_agent_refuses_an_env_whose_wrist_camera_sits_elsewhere():
+def test_agent_takes_the_calibration_of_the_robot_it_acts_on():
     from safeadapt_bench.agents import Budget
     from safeadapt_bench.agents.registry import resolve_agent
 
-    ur5e = gym.make("SafeAdapt/Lift-v0", camera_size=16, cameras=("front", "wrist"), robot="UR5e")
+    raw = gym.make("SafeAdapt/Lift-v0", camera_size=32, cameras=("front", "wrist"), robot="UR5e", obs_mode="rgbd+state")
+    ur5e = InstructionTokens(raw)  # the extractor's view; the agent tokenizes the instruction itself
     try:
-        assert ur5e.unwrapped.camera_calibration() != PANDA_CALIBRATION  # its wrist camera is 4.8 cm further out
-        agent = resolve_agent("adapter")(ur5e.observation_space, ur5e.action_space, adapter=None, pool="none",
-                                         object_points=True, net_arch=(8,))
-        with pytest.raises(ValueError, match="calibration differs"):
-            agent.adapt(ur5e, Budget(env_steps=1))
-        own = resolve_agent("adapter")(ur5e.observation_space, ur5e.action_space, adapter=None, pool="none",
-                                       object_points=True, net_arch=(8,), learning_starts=100,
-                                       camera_calibration=ur5e.unwrapped.camera_calibration())
-        assert own.adapt(ur5e, Budget(env_steps=2))["env_steps"] >= 2  # and the env is accepted
+        own = parse_calibration(ur5e.unwrapped.camera_calibration())[0]
+        panda = parse_calibration(PANDA_CALIBRATION)[0]
+        assert own["wrist"] != panda["wrist"]  # its wrist camera is 4.8 cm further out
+        agent = resolve_agent("adapter")(raw.observation_space, raw.action_space, adapter=None, pool="none",
+                                         object_points=True, instruction=False, net_arch=(8,), learning_starts=100)
+        ext = agent.model.actor.features_extractor
+        assert ext.calibration["cameras"]["wrist"] == panda["wrist"]  # built for the Panda (the logs' robot)
+        obs, _ = ur5e.reset(seed=0)
+        expert = make_policy("expert", ur5e, seed=0)
+        for _ in range(12):  # the expert's approach: the object in the wrist camera's view
+            obs, *_ = ur5e.step(expert(obs))
+        with torch.no_grad():
+            panda_points = ext(_batch(obs))[0]
+            agent.deploy_on(ur5e)
+            assert ext.calibration["cameras"] == own
+            ur5e_points = ext(_batch(obs))[0]
+            with ext.calibrated({"cameras": panda, "table_z": 0.8}):  # logged frames keep their robot's
+                assert torch.equal(ext(_batch(obs))[0], panda_points)
+        assert ext.calibration["cameras"] == own
+        wrist = slice(OBJECT_POINT_DIM, OBJECT_POINT_DIM + 3)
+        assert torch.equal(ur5e_points[:OBJECT_POINT_DIM], panda_points[:OBJECT_POINT_DIM])  # same front camera
+        truth = ur5e.unwrapped.scene.sim.data.body_xpos[ur5e.unwrapped.scene.active_body_id]
+        error = {name: np.linalg.norm(p[wrist][:2].numpy() / 10 - truth[:2])
+                 for name, p in (("panda", panda_points), ("ur5e", ur5e_points))}
+        assert error["ur5e"] < 0.03 < error["panda"] or error["ur5e"] < error["panda"] - 0.02, error
+        assert agent.adapt(raw, Budget(env_steps=2))["env_steps"] >= 2
+        with pytest.raises(ValueError, match="no entry for"):
+            ext.set_calibration({"table_z": 0.8, "cameras": {"front": PANDA_CALIBRATION["cameras"]["front"]}})
     finally:
         ur5e.close()
 

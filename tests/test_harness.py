@@ -97,6 +97,33 @@ def test_cell_record_has_every_metric_and_safety_fields():
     assert comparable(again) == comparable(json.loads(json.dumps(rand)))
 
 
+DEPLOY_AGENT = """
+from safeadapt_bench.agents.simple import RandomAgent
+
+class DeployAgent(RandomAgent):
+    robots = []  # the robot of each env the harness deploys the agent on, in order
+
+    def deploy_on(self, env):
+        self.robots.append(env.unwrapped.robot)
+
+    def act(self, obs, deterministic=True):
+        assert self.robots, "acted before deploy_on"
+        return super().act(obs, deterministic)
+"""
+
+
+def test_harness_deploys_the_agent_on_each_robot_before_it_acts(tmp_path, monkeypatch):
+    (tmp_path / "sab_deploy_agent.py").write_text(DEPLOY_AGENT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite = toy_suite(agents=("sab_deploy_agent:DeployAgent",), seeds=(0,),
+                      tasks=(TaskSpec("Lift", robot="Panda", target_robot="UR5e", obs_mode="state"),))
+    run_cell(suite.cells()[0], videos=False)
+    from sab_deploy_agent import DeployAgent
+
+    # 4 curve points on the target, adaptation, final train and held-out on it, then the logs' robot
+    assert DeployAgent.robots == ["UR5e"] * 5 + ["UR5e"] * 2 + ["Panda"], DeployAgent.robots
+
+
 def test_time_to_threshold_is_censored_when_never_reached():
     assert time_to_threshold([0, 10, 20], [0.0, 1.0, 2.0], [0.0, 0.6, 1.0], 0.5, 30, 3.0) == {
         "steps": 10,

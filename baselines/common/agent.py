@@ -180,7 +180,7 @@ class ReferenceAgent(Agent):
 
     def adapt(self, env: Any, budget: Budget, callback: AdaptCallback | None = None) -> dict[str, Any]:
         """SAC on ``env`` (the cost critic, multiplier and veto learn/act online as configured)."""
-        self._check_calibration(env)
+        self.deploy_on(env)
         wrapped = self._tokens(env)
         self.model.set_env(DummyVecEnv([lambda: wrapped]))
         steps = budget.env_steps if budget.env_steps is not None else 10**9
@@ -204,19 +204,14 @@ class ReferenceAgent(Agent):
                 stats["veto_shadow_count"] = int(self.model.veto_shadow_count)
         return stats
 
-    def _check_calibration(self, env: Any) -> None:
-        """With ``object_points``, the policy's camera calibration must be ``env``'s (another robot's wrist
-        camera sits elsewhere: its points would be wrong by centimetres, silently)."""
+    def deploy_on(self, env: Any) -> None:
+        """With ``object_points``, back-project through ``env``'s camera calibration from now on (another
+        robot's wrist camera sits centimetres elsewhere; the points stay in the world frame). The harness
+        calls this before the agent acts in an env; a user's own loop should too when it changes robot."""
         ext = self.model.actor.features_extractor
         own = getattr(getattr(env, "unwrapped", env), "camera_calibration", None)
-        if not getattr(ext, "object_points", False) or own is None:
-            return
-        from safeadapt_bench.depth_points import parse_calibration
-
-        cams, table_z = parse_calibration(own())
-        if table_z != ext.calibration["table_z"] or any(cams[c] != ext.calibration["cameras"][c] for c in ext.cameras):
-            raise ValueError("object_points: the env's camera calibration differs from the policy's (another robot "
-                             "or scene); build the agent with camera_calibration=env.unwrapped.camera_calibration().")
+        if getattr(ext, "object_points", False) and own is not None:
+            ext.set_calibration(own())
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """The policy's action (after the veto, which reports through ``note_veto``, when enabled)."""

@@ -50,6 +50,8 @@ class LoggedFrames:
         rewards: ``(N,)`` the logged rewards (``None`` for frames built without them).
         variants: per camera, the frozen part's output for ``K`` recoloured copies of every frame,
             ``(K, N, L, width)`` (``None``: no colour augmentation; see :func:`recoloured`).
+        calibration: the extractor's camera calibration when the frames were read (object points): frames
+            without cached tokens are back-projected through it, whatever robot the policy acts on now.
     """
 
     tokens: dict[str, torch.Tensor]
@@ -65,6 +67,7 @@ class LoggedFrames:
     sources: tuple[str, ...] = ()
     rewards: torch.Tensor | None = None
     variants: dict[str, torch.Tensor] | None = None
+    calibration: dict | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -94,7 +97,8 @@ class LoggedFrames:
         ``variant`` as in :meth:`select`."""
         tokens, obs = self.select(idx, variant)
         if not self.tokens:
-            tokens = extractor.frozen_tokens(obs)
+            with extractor.calibrated(self.calibration):
+                tokens = extractor.frozen_tokens(obs)
         return extractor.features_from_tokens(tokens, obs, with_embedding=with_embedding)
 
     def window_starts(self, window: int) -> torch.Tensor:
@@ -298,7 +302,8 @@ def logged_frames(dataset: Any, extractor: BackboneExtractor, obs_keys: list[str
                         labels=torch.from_numpy(arrays["label"]),
                         costs=torch.from_numpy(arrays["cost"]), episode=torch.from_numpy(arrays["episode"]),
                         step=torch.from_numpy(arrays["step"]), fingerprint=key, from_cache=hit,
-                        rewards=torch.from_numpy(arrays["reward"]), variants=variants)
+                        rewards=torch.from_numpy(arrays["reward"]), variants=variants,
+                        calibration=extractor.calibration)
 
 
 def discounted_returns(frames: LoggedFrames, gamma: float) -> torch.Tensor:
@@ -353,5 +358,6 @@ def concat_frames(parts: list[LoggedFrames]) -> LoggedFrames:
         rewards=cat(lambda p: p.rewards) if all(p.rewards is not None for p in parts) else None,
         fingerprint="+".join(p.fingerprint for p in parts) if all(p.fingerprint for p in parts) else "",
         from_cache=all(p.from_cache for p in parts), source=torch.cat(sources), sources=tuple(names),
+        calibration=parts[0].calibration,
         variants={k: torch.cat([p.variants[k] for p in parts], 1) for k in parts[0].variants}
         if all(p.variants for p in parts) else None)

@@ -4,6 +4,7 @@ Life of an agent in one benchmark cell (see ``safeadapt_bench.harness.cell``)::
 
     agent = AgentClass(observation_space, action_space, seed=seed, **agent_kwargs)
     agent.pretrain(dataset, Budget(updates=..., wall_seconds=...))   # offline logs, may be None
+    agent.deploy_on(env)                        # optional hook, before the agent acts in an env
     agent.act(obs, deterministic=True)          # evaluation right after pre-training (curve at step 0)
     agent.adapt(env, Budget(env_steps=..., wall_seconds=...), callback)  # online, on train categories;
                                                 # the callback evaluates with act() every eval_every steps
@@ -99,6 +100,12 @@ class Agent(abc.ABC):
         """``(trainable, total)`` parameter counts of what adaptation updates and of the whole model."""
 
     # ---- optional hooks ------------------------------------------------------------------------
+    def deploy_on(self, env: Any) -> None:
+        """Called by the harness before the agent acts in ``env`` (each evaluation, and adaptation): the
+        place to read the env's fixed sensor set-up, such as another robot's camera calibration
+        (``env.unwrapped.camera_calibration()``). Default: nothing."""
+        return None
+
     def backbone(self) -> Any | None:
         """The vision-language backbone, for the forgetting probe; ``None`` when there is none."""
         return None

@@ -283,6 +283,8 @@ def run_cell(
             eval_point()  # success after pre-training, at 0 env steps
             clock["next"] = s.eval_every
         clock["t0"], clock["eval"] = time.perf_counter(), 0.0
+        if hasattr(agent, "deploy_on"):
+            agent.deploy_on(monitor)
         adapt_stats = agent.adapt(monitor, budget, callback)
         adapt_total = adapt_seconds()
         if s.eval_episodes and (not curve["env_steps"] or curve["env_steps"][-1] < monitor.total_steps):

@@ -214,6 +214,8 @@ def evaluate(
     if film is not None and limit:
         film.every = max(1, -(-(int(limit) + 1) // MAX_FILM_FRAMES))
     cats = tuple(getattr(env.unwrapped, "categories", ()) or ()) if balance_categories else ()
+    if hasattr(agent, "deploy_on"):
+        agent.deploy_on(env)  # e.g. the camera calibration of the robot it acts on now
     if hasattr(agent, "pop_veto"):
         agent.pop_veto()  # drop a decision left over from training
     for i in range(episodes):

@@ -55,6 +55,13 @@ OBJECT_POINT_DIM = 9
 POOL_TOKENS: tuple[str, ...] = ("last", "first", "both")
 
 
+#: What the policy reads of ``proprio``: ``"full"`` (all 30 numbers, joints included) or ``"eef"`` (the end
+#: effector's pose and the gripper's aperture, the same meaning on every arm; see ``extra_inputs``).
+PROPRIO_MODES = ("full", "eef")
+#: Length of ``proprio="eef"``: position 3, rotation 6, aperture and its rate 2.
+EEF_PROPRIO_DIM = 11
+
+
 class BackboneExtractor(BaseFeaturesExtractor):
     """Dict observation -> backbone image and text embeddings + the remaining entries.
 
@@ -94,6 +101,9 @@ class BackboneExtractor(BaseFeaturesExtractor):
             ``None``: the Panda scene's (:data:`~safeadapt_bench.depth_points.PANDA_CALIBRATION`).
         point_noise: std (metres) of Gaussian noise added to each object point while the extractor is in
             training mode (augmentation: the policy learns to act on a locator with that error).
+        proprio: ``"full"`` (every proprio number, the arm's joints included) or ``"eef"`` (the end
+            effector's pose and the gripper's aperture only: the same meaning on every robot, for a policy
+            moved to another arm).
     """
 
     def __init__(
@@ -116,6 +126,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         object_points: bool = False,
         camera_calibration: dict | None = None,
         point_noise: float = 0.0,
+        proprio: str = "full",
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
@@ -148,8 +159,11 @@ class BackboneExtractor(BaseFeaturesExtractor):
         heads = {c: make_pool(pool, width, backbone.grid_size, keypoints=keypoints, queries=queries,
                               keypoint_features=keypoint_features, keypoint_depth=keypoint_depth)
                  for c in cameras} if learned else {}
+        if proprio not in PROPRIO_MODES:
+            raise ValueError(f"Unknown proprio {proprio!r}; choose one of {list(PROPRIO_MODES)}.")
         extra = [k for k in observation_space.spaces if k not in (*IMAGE_KEYS, TEXT_KEY)]
-        n_extra = sum(int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
+        n_extra = sum(EEF_PROPRIO_DIM if (k, proprio) == ("proprio", "eef")
+                      else int(torch.tensor(observation_space.spaces[k].shape).prod()) for k in extra)
         if pool == "none" and not (object_keypoints or object_points):
             raise ValueError("pool='none' leaves only the object head's features: set object_keypoints=True (or "
                              "object_points=True), or pick another pool.")
@@ -179,6 +193,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         self.use_depth = use_depth and all(CAMERA_KEYS[c][1] in observation_space.spaces for c in cameras)
         self.has_text = text_space is not None
         self.extra_keys = extra
+        self.proprio = proprio
         self.cache_size = cache_size
         self._text_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
         self.cache_hits = 0
@@ -321,8 +336,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         if self.has_text:
             parts.append(self.encode_instructions(observations[TEXT_KEY]).to(ref.device, ref.dtype))
         if self.extra_keys:
-            extra = torch.cat([observations[k].reshape(ref.shape[0], -1).to(ref.dtype) for k in self.extra_keys], 1)
-            parts.append((extra - self.extra_mean) / self.extra_std)
+            parts.append((self.extra_inputs(observations).to(ref.dtype) - self.extra_mean) / self.extra_std)
         features = torch.cat(parts, dim=1)
         return (features, first) if with_embedding else features
 
@@ -341,6 +355,20 @@ class BackboneExtractor(BaseFeaturesExtractor):
                                                                            device=attn.device)
         top = p[:, 4:]
         return torch.cat([10 * p[:, :3], 10 * (p[:, :3] - eef), p[:, 3:4], 10 * top, 10 * (top - eef[:, 2:])], 1)
+
+    def extra_inputs(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, n)``: the observation's other entries (proprio, state), flattened, before normalisation.
+        With ``proprio="eef"``, proprio is the end effector's position, its rotation as the first two columns
+        of the rotation matrix (the same for ``q`` and ``-q``), and the gripper's aperture and its rate:
+        what every arm shares, without its joints."""
+        parts = []
+        for k in self.extra_keys:
+            x = observations[k].reshape(observations[k].shape[0], -1).float()
+            if k == "proprio" and self.proprio == "eef":
+                rot = quat_xyzw_to_matrix(x[:, 3:7])[:, :, :2].reshape(-1, 6)
+                x = torch.cat([x[:, :3], rot, x[:, 7:9]], 1)
+            parts.append(x)
+        return torch.cat(parts, 1)
 
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
         """Normalise the other entries (proprio, state) with these statistics from now on."""

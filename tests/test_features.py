@@ -55,6 +55,28 @@ def test_extractor_features_and_instruction_cache():
     assert torch.equal(feats[:, 2 * bb.embed_dim :], obs["proprio"])
 
 
+def test_eef_proprio_is_the_pose_and_gripper_whatever_the_arm():
+    bb = load_backbone(pretrained=None)
+    ext = BackboneExtractor(SPACE, backbone=bb, proprio="eef", instruction=False)
+    assert ext.features_dim == bb.embed_dim + 11  # position 3, rotation 6, aperture and its rate 2
+    obs = _batch(bb)
+    q = torch.nn.functional.normalize(obs["proprio"][:, 3:7], dim=1)
+    obs["proprio"][:, 3:7] = q
+    flipped = {**obs, "proprio": torch.cat([obs["proprio"][:, :3], -q, obs["proprio"][:, 7:]], 1)}
+    with torch.no_grad():
+        feats = ext(obs)
+        assert torch.equal(feats, ext(flipped))  # q and -q: one rotation (UR5e and Kinova3 report -q of the Panda's)
+        joints = {**obs, "proprio": torch.cat([obs["proprio"][:, :9], torch.randn(4, 21)], 1)}
+        assert torch.equal(feats, ext(joints))  # the arm's joints are not read
+        extra = feats[:, bb.embed_dim:]
+    assert torch.equal(extra[:, :3], obs["proprio"][:, :3]) and torch.equal(extra[:, 9:], obs["proprio"][:, 7:9])
+    down = torch.tensor([[1.0, 0.0, 0.0, 0.0]])  # xyzw: 180 degrees about x, the gripper pointing down
+    assert torch.allclose(ext.extra_inputs({"proprio": torch.cat([torch.zeros(1, 3), down, torch.zeros(1, 23)], 1)}),
+                          torch.tensor([[0.0, 0, 0, 1, 0, 0, -1, 0, 0, 0, 0]]))  # R = diag(1, -1, -1), 3x2
+    with pytest.raises(ValueError, match="Unknown proprio 'joints'"):
+        BackboneExtractor(SPACE, backbone=bb, proprio="joints")
+
+
 def test_extractor_trains_only_the_adapter():
     torch.manual_seed(0)
     bb = load_backbone(pretrained=None)

@@ -98,7 +98,7 @@ class ReferenceAgent(Agent):
                                            object_keypoints=c.object_keypoints,
                                            object_points=c.object_points,
                                            camera_calibration=c.camera_calibration,
-                                           point_noise=c.point_noise,
+                                           point_noise=c.point_noise, proprio=c.proprio,
                                            backbone=c.backbone, pretrained=c.backbone_pretrained),
             net_arch=list(c.net_arch),
         )
@@ -157,7 +157,7 @@ class ReferenceAgent(Agent):
         val = frames_on(self.logged_frames(val_ds), self.model.device) if val_ds is not None else None
         ext = self.model.actor.features_extractor
         if ext.extra_keys:
-            extra = torch.cat([frames.obs[k].reshape(len(frames), -1).float() for k in ext.extra_keys], dim=1)
+            extra = ext.extra_inputs(frames.obs)
             ext.set_normalization(extra.mean(0), extra.std(0))
         settings = PretrainSettings(
             contrastive=c.contrastive, behaviour_cloning=c.behaviour_cloning, cost_critic=c.cost_critic,

@@ -63,6 +63,9 @@ class AgentConfig:
     ``None``: the Panda scene's."""
     point_noise: float = 0.0
     """Std (metres) of Gaussian noise on each ``object_points`` point in training (augmentation)."""
+    proprio: str = "full"
+    """What the policy reads of ``proprio``: ``"full"`` (joints included) or ``"eef"`` (the end effector's
+    pose and the gripper's aperture: the same on every robot, for cross-embodiment)."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

@@ -40,12 +40,12 @@ def test_panda_calibration_is_the_envs_own(stepped):
     assert env.unwrapped.camera_calibration() == PANDA_CALIBRATION
 
 
-def test_back_projection_matches_robosuites_camera_model(stepped):
+def _check_back_projection(env, obs) -> None:
+    """Our camera_points through env.camera_calibration() == robosuite's own camera model, per pixel."""
     from robosuite.utils.camera_utils import get_camera_transform_matrix
 
     from safeadapt_bench.envs.scene import CAMERAS
 
-    env, obs = stepped
     cams, _ = parse_calibration(env.unwrapped.camera_calibration())
     p = torch.as_tensor(obs["proprio"][None]).double()
     s = obs["depth"].shape[0]
@@ -57,6 +57,10 @@ def test_back_projection_matches_robosuites_camera_model(stepped):
         expected = (np.linalg.inv(m) @ hom.T).T[:, :3].reshape(s, s, 3)
         ours = camera_points(torch.as_tensor(d)[None, None], cams[cam], p[:, :3], quat_xyzw_to_matrix(p[:, 3:7]))
         assert np.abs(ours[0].numpy() - expected).max() < 1e-5, cam
+
+
+def test_back_projection_matches_robosuites_camera_model(stepped):
+    _check_back_projection(*stepped)
 
 
 def test_attended_point_is_the_mean_of_the_attended_pixels_on_the_table():
@@ -158,6 +162,7 @@ def test_agent_takes_the_calibration_of_the_robot_it_acts_on():
         expert = make_policy("expert", ur5e, seed=0)
         for _ in range(12):  # the expert's approach: the object in the wrist camera's view
             obs, *_ = ur5e.step(expert(obs))
+        _check_back_projection(ur5e, obs)  # the UR5e's own calibration is right, wrist included
         with torch.no_grad():
             panda_points = ext(_batch(obs))[0]
             agent.deploy_on(ur5e)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from safeadapt_bench.harness.records import (
 )
 from safeadapt_bench.harness.report import build_report
 from safeadapt_bench.harness.suites import (
+    QUICK_OBJECT_POINTS,
     CellSpec,
     SuiteError,
     TaskSpec,
@@ -332,8 +334,14 @@ def test_cell_spec_roundtrip_and_named_suites():
     xe = get_suite("cross-embodiment")
     assert all(t.target_robot and t.target_robot != t.robot for t in xe.tasks)
     quick, medium = get_suite("quick"), get_suite("medium")  # quick's logs and pre-training, 10x adaptation
-    assert (medium.agents, medium.tasks, medium.agent_kwargs) == (quick.agents, quick.tasks, quick.agent_kwargs)
-    assert medium.settings.adapt_env_steps == 10 * quick.settings.adapt_env_steps
+    assert medium.agents == quick.agents
+    (q,), (m,) = quick.tasks, medium.tasks  # the same logs; quick adapts on the UR5e, medium on the Panda
+    assert (q.robot, q.target_robot, m.target_robot) == ("Panda", "UR5e", None)
+    assert dataclasses.replace(q, target_robot=None) == m
+    points = {a: {k: v for k, v in kw.items() if k not in QUICK_OBJECT_POINTS} for a, kw in quick.agent_kwargs.items()}
+    assert medium.agent_kwargs == points  # medium's records predate quick's object points
+    assert all(kw["object_points"] and kw["proprio"] == "eef" for kw in quick.agent_kwargs.values())
+    assert medium.settings.adapt_env_steps == 3000 and quick.settings.adapt_env_steps == 1000
     ms, qs = medium.settings, quick.settings
     assert (ms.dataset_policy, ms.dataset_episodes) == ("noisy", qs.dataset_episodes)
     assert ms.pretrain_seconds == qs.pretrain_seconds

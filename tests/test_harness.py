@@ -348,6 +348,25 @@ def test_cell_spec_roundtrip_and_named_suites():
     assert TOY["env_factory"].endswith(":make_env")
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("ref", ["quick", "quick-panda", "quick-object-points", "medium", "medium-critic-pretrain"])
+def test_committed_references_are_what_their_suites_run(ref):
+    """Each committed record's config is the one its suite (named, or the suite file beside it) gives that cell
+    today, so `run ... --compare-to results/<ref>` can reproduce it."""
+    path = os.path.join(REPO, "results", ref)
+    toml = os.path.join(path, "suite.toml")
+    suite = load_suite_file(toml) if os.path.exists(toml) else get_suite(ref)
+    specs = {c.cell_id: c.to_dict() for c in suite.cells()}
+    cells = sorted(os.listdir(os.path.join(path, "cells")))
+    assert cells, f"results/{ref} holds no records"
+    for name in cells:
+        with open(os.path.join(path, "cells", name)) as f:
+            rec = json.load(f)
+        assert rec["config"] == specs[rec["cell_id"]], rec["cell_id"]
+
+
 FLAKY_AGENT = '''
 import os
 from safeadapt_bench.agents.simple import RandomAgent

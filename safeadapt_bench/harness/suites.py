@@ -429,7 +429,8 @@ SUITES: dict[str, Suite] = {
             agent_kwargs={a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(a, {})} for a in REFERENCE},
             # `quick` with 10x its adaptation (3000 env steps, a curve point every 500): whether the learning
             # curves and the ranking hold past the quick scale. Same logs and pre-training as `quick`.
-            description="2-core CPU, about an hour: `quick` with 10x the adaptation steps (3000), 2 seeds.",
+            description="2-core CPU, about an hour: quick's logs and agents on the Panda alone (session 11's pooled "
+            "embedding), 3000 adaptation steps, 2 seeds.",
             videos=False,
         ),
         Suite(

@@ -212,11 +212,16 @@ class BackboneExtractor(BaseFeaturesExtractor):
         if missing:
             raise ValueError(f"object_points=True needs each camera's depth and 'proprio' in the observation; "
                              f"missing {missing}.")
-        cams, table_z = parse_calibration(calibration or PANDA_CALIBRATION)
+        return BackboneExtractor._parsed_calibration(calibration or PANDA_CALIBRATION, cameras)
+
+    @staticmethod
+    def _parsed_calibration(calibration: dict, cameras: list[str]) -> dict:
+        """``{"cameras": {name: CameraCalibration}, "table_z": z}``, or a clear error when a camera is missing."""
+        cams, table_z = parse_calibration(calibration)
         unknown = [c for c in cameras if c not in cams]
         if unknown:
-            raise ValueError(f"The camera calibration has no entry for {unknown}; pass "
-                             "camera_calibration=env.unwrapped.camera_calibration().")
+            raise ValueError(f"The camera calibration has no entry for {unknown}; take it from "
+                             "env.unwrapped.camera_calibration() of an env with the policy's cameras.")
         return {"cameras": cams, "table_z": table_z}
 
     def set_calibration(self, calibration: dict) -> None:
@@ -225,12 +230,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         stay in the world frame, so the policy itself needs no change."""
         if not self.object_points:
             raise ValueError("set_calibration: this extractor has object_points=False; nothing uses a calibration.")
-        cams, table_z = parse_calibration(calibration)
-        unknown = [c for c in self.cameras if c not in cams]
-        if unknown:
-            raise ValueError(f"The camera calibration has no entry for {unknown}; take it from "
-                             "env.unwrapped.camera_calibration() of an env with the policy's cameras.")
-        self.calibration = {"cameras": cams, "table_z": table_z}
+        self.calibration = self._parsed_calibration(calibration, self.cameras)
 
     @contextmanager
     def calibrated(self, calibration: dict | None) -> Iterator[None]:

@@ -281,3 +281,27 @@ def test_actor_learning_rate_slows_only_the_actor(env, logs):
     with pytest.raises(ValueError, match="actor_lr must be >= 0"):
         resolve_agent("adapter")(env.observation_space, env.action_space, adapter=None,
                                  **{**TINY, "actor_learning_rate": -1e-4})
+
+
+def test_the_actor_loss_moves_adapters_only_through_the_actions(env, logs):
+    """As SB3 does for a shared extractor: the critic's input is detached in the actor loss, so an actor
+    whose actions ignore the features gives the adapters no gradient (else they would move the features
+    to wherever Q is high)."""
+    agent = resolve_agent("adapter")(env.observation_space, env.action_space, seed=0,
+                                     **{**TINY, "learning_starts": 10**6})
+    agent.adapt(env, Budget(env_steps=8))  # fills the replay buffer, no update
+    with torch.no_grad():
+        for layer in (agent.model.actor.mu, agent.model.actor.log_std):
+            layer.weight.zero_()
+    adapters = {n: p for n, p in agent.backbone().named_parameters() if p.requires_grad}
+    assert adapters
+    grads = {}
+    step = agent.model.actor.optimizer.step
+
+    def record(*args, **kwargs):
+        grads.update({n: None if p.grad is None else p.grad.abs().max().item() for n, p in adapters.items()})
+        return step(*args, **kwargs)
+
+    agent.model.actor.optimizer.step = record
+    agent.model.train(gradient_steps=1, batch_size=4)
+    assert grads and all(not g for g in grads.values()), grads

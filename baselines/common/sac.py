@@ -398,7 +398,7 @@ class SafeSAC(SAC):
 
         for step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            feats = self.features(data.observations)  # gradient reaches adapters / backbone via the actor loss
+            feats = self.features(data.observations)  # adapters / backbone learn through the actor's own path
             with torch.no_grad():
                 next_feats = self.features(data.next_observations)
             actions_pi, log_prob = self.actor_from_features(feats)
@@ -435,7 +435,9 @@ class SafeSAC(SAC):
                 self.cost_optimizer.step()
                 log("cost_critic_loss", cost_loss.item())
 
-            q_pi = self.q_from_features(feats, actions_pi)
+            # SB3's semantics for a shared extractor: it learns from the policy's path only. Through the
+            # critic's input, the actor loss would move the features themselves to where Q is high.
+            q_pi = self.q_from_features(feats.detach(), actions_pi)
             actor_loss = (ent_coef * log_prob - q_pi).mean()
             if self.bc_anchor is not None:
                 bc = self._bc_anchor_loss(batch_size)

@@ -215,6 +215,8 @@ def test_agents_differ_only_by_their_defining_fields():
     assert configs["full-finetune"].train_backbone and configs["full-finetune"].adapter is None
     assert configs["safe-rl"].lagrangian and configs["safe-rl"].adapter is None and not configs["safe-rl"].veto
     assert [n for n in REFERENCE_AGENTS if resolve_agent(n).uses_veto] == ["safe-adapter"]
+    no_adapter = resolve_agent("adapter")(None, None, adapter="none").config  # how a TOML suite writes None
+    assert no_adapter.adapter is None and not no_adapter.contrastive
 
 
 def test_info_nce_prefers_aligned_pairs_and_cost_targets_are_rates():

@@ -528,7 +528,9 @@ def test_two_worker_progress_without_a_tty_is_one_line_per_cell_event_in_order(t
     for events in by_cell.values():
         evals = [e for e in events if e.endswith("evaluating")]
         assert events[:4] == ["start", "dataset", "pretrain", "adapt"] and len(evals) == 4
-        assert events[4:8] == evals and events[8:10] == ["evaluate", "video"] and events[-1].startswith("done (")
+        assert events[4:12:2] == evals and events[12:14] == ["evaluate", "video"] and events[-1].startswith("done (")
+        for asked, told in zip(evals, events[5:13:2]):  # each curve point's result follows its evaluation
+            assert re.fullmatch(asked.split(",")[0] + r": success \d\.\d\d, episodic cost \d+\.\d\d", told), told
     done = [m[4] for m in parsed if m[4].startswith("done (")]
     assert [d.split()[1] for d in done] == ["(1/4", "(2/4", "(3/4", "(4/4"]
 

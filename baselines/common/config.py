@@ -28,7 +28,8 @@ class AgentConfig:
     ViT-B-32, downloaded by open_clip where the network allows), a local checkpoint path, or ``None``
     (random weights)."""
     adapter: str | None = "lora"
-    """Adapter kind added to the frozen vision tower (``"lora"``, ``"bottleneck"``) or ``None``."""
+    """Adapter kind added to the frozen vision tower (``"lora"``, ``"bottleneck"``) or ``None`` (``"none"`` in a
+    TOML suite, which cannot write ``None``)."""
     adapter_rank: int = 4
     """LoRA rank (or bottleneck width / 8) of the adapter."""
     adapter_placement: str = "top"
@@ -173,6 +174,8 @@ class AgentConfig:
         from safeadapt_bench.pooling import POOLS
 
         self.net_arch = tuple(int(w) for w in self.net_arch)
+        if self.adapter == "none":
+            self.adapter = None
         if self.pool not in POOLS:
             raise ValueError(f"AgentConfig: unknown pool {self.pool!r}; choose one of {list(POOLS)}.")
         if self.backbone is not None and self.backbone_pretrained == "default":

@@ -266,6 +266,8 @@ def run_cell(
                 curve[k].append(res[k])
             curve_seconds.append(wall)
             clock["eval"] += time.perf_counter() - t
+            say(f"adapt {monitor.total_steps}/{s.adapt_env_steps} env steps: success {res['success']:.2f}, "
+                f"episodic cost {res['episodic_cost']:.2f}")
 
         def callback(agent_stats: dict[str, Any] | None = None) -> bool:
             if agent_stats is not None:

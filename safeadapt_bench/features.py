@@ -34,7 +34,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from safeadapt_bench.adapters import AdapterConfig, add_adapter, load_adapter
+from safeadapt_bench.adapters import AdapterConfig, adapters_disabled, add_adapter, load_adapter
 from safeadapt_bench.backbones import Backbone, load_backbone
 from safeadapt_bench.depth_points import (
     PANDA_CALIBRATION,
@@ -104,6 +104,9 @@ class BackboneExtractor(BaseFeaturesExtractor):
         proprio: ``"full"`` (every proprio number, the arm's joints included) or ``"eef"`` (the end
             effector's pose and the gripper's aperture only: the same meaning on every robot, for a policy
             moved to another arm).
+        locate_with_adapters: the object head (``object_keypoints``, ``object_points``) reads the adapted
+            tokens (``True``), or the backbone's own, adapters disabled (``False``: the tokens the head was
+            fitted on; adapters tuned on one robot's images then cannot move the locator on another's).
     """
 
     def __init__(
@@ -127,6 +130,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         camera_calibration: dict | None = None,
         point_noise: float = 0.0,
         proprio: str = "full",
+        locate_with_adapters: bool = True,
     ):
         if not isinstance(observation_space, spaces.Dict) or "rgb" not in observation_space.spaces:
             raise ValueError(
@@ -194,6 +198,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         self.has_text = text_space is not None
         self.extra_keys = extra
         self.proprio = proprio
+        self.locate_with_adapters = bool(locate_with_adapters)
         self.cache_size = cache_size
         self._text_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
         self.cache_hits = 0
@@ -328,10 +333,14 @@ class BackboneExtractor(BaseFeaturesExtractor):
                 parts.append(self.pools[cam](patches, *depth))
             if self.pool_embedding:
                 parts.append(pooled)
+            located = last if self.object_keypoints or self.object_points else None
+            if located is not None and not self.locate_with_adapters and start < len(self.backbone.blocks):
+                with torch.no_grad(), adapters_disabled(self.backbone):
+                    located = self.backbone.vision_head(self.backbone.vision_blocks(tokens[cam], start))[1]
             if self.object_keypoints:
-                parts.append(self.backbone.object_head.locate(last, cam))
+                parts.append(self.backbone.object_head.locate(located, cam))
             if self.object_points:
-                parts.append(self._object_point(cam, tokens[f"{cam}/cloud"], last, observations))
+                parts.append(self._object_point(cam, tokens[f"{cam}/cloud"], located, observations))
         ref = parts[0]
         if self.has_text:
             parts.append(self.encode_instructions(observations[TEXT_KEY]).to(ref.device, ref.dtype))

@@ -126,6 +126,29 @@ def test_point_noise_perturbs_object_points_only_while_training(stepped):
         BackboneExtractor(env.observation_space, pool="none", object_points=True, point_noise=-0.01)
 
 
+def test_the_locator_can_read_the_backbone_without_its_adapters(stepped):
+    """``locate_with_adapters=False``: however the adapters have moved, the object points are the frozen
+    backbone's (the tokens the object head was fitted on); with ``True`` they move with the adapters."""
+    from safeadapt_bench.adapters import AdapterConfig
+
+    env, obs = stepped
+    kw = dict(pool="none", object_points=True, instruction=False, camera_calibration=env.unwrapped.camera_calibration())
+    o = _batch(obs)
+    with torch.no_grad():
+        frozen = BackboneExtractor(env.observation_space, **kw)(o)[0]
+        points = {}
+        for own in (True, False):
+            ext = BackboneExtractor(env.observation_space, adapter=AdapterConfig(kind="lora", rank=4),
+                                    locate_with_adapters=own, **kw)
+            torch.manual_seed(0)
+            for p in ext.backbone.parameters():
+                if p.requires_grad:  # adapters "trained" far from their initial no-op
+                    p.add_(0.5 * torch.randn_like(p))
+            points[own] = ext(o)[0]
+    assert torch.allclose(points[False], frozen, atol=1e-5)
+    assert not torch.allclose(points[True], frozen, atol=1e-3)
+
+
 def test_bad_object_point_settings_are_clear_errors(stepped):
     env, _ = stepped
     space = env.observation_space

@@ -99,6 +99,7 @@ class ReferenceAgent(Agent):
                                            object_points=c.object_points,
                                            camera_calibration=c.camera_calibration,
                                            point_noise=c.point_noise, proprio=c.proprio,
+                                           locate_with_adapters=c.locate_with_adapters,
                                            backbone=c.backbone, pretrained=c.backbone_pretrained),
             net_arch=list(c.net_arch),
         )

@@ -67,6 +67,10 @@ class AgentConfig:
     proprio: str = "full"
     """What the policy reads of ``proprio``: ``"full"`` (joints included) or ``"eef"`` (the end effector's
     pose and the gripper's aperture: the same on every robot, for cross-embodiment)."""
+    locate_with_adapters: bool = True
+    """The object head (``object_keypoints``, ``object_points``) reads the adapted tokens; ``False``: the
+    backbone's own, adapters disabled (the tokens it was fitted on), so that adapters tuned on one robot's
+    images cannot move the object locator on another robot's."""
     net_arch: tuple[int, ...] = (256, 256)
     """Hidden sizes of the actor, critic and cost-critic heads."""
 

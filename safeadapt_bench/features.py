@@ -333,8 +333,9 @@ class BackboneExtractor(BaseFeaturesExtractor):
                 parts.append(self.pools[cam](patches, *depth))
             if self.pool_embedding:
                 parts.append(pooled)
-            located = last if self.object_keypoints or self.object_points else None
-            if located is not None and not self.locate_with_adapters and start < len(self.backbone.blocks):
+            located = last  # the tokens the object head reads
+            adapted = getattr(self.backbone, "active_adapter", None) is not None
+            if (self.object_keypoints or self.object_points) and adapted and not self.locate_with_adapters:
                 with torch.no_grad(), adapters_disabled(self.backbone):
                     located = self.backbone.vision_head(self.backbone.vision_blocks(tokens[cam], start))[1]
             if self.object_keypoints:

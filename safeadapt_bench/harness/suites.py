@@ -332,6 +332,11 @@ QUICK_PRETRAIN: dict[str, dict[str, Any]] = {
 #: imitation bar), no pooled embedding, no instruction, and of ``proprio`` only what every arm shares (the end
 #: effector's pose and the gripper's aperture: a Panda policy reads no UR5e joints).
 QUICK_OBJECT_POINTS: dict[str, Any] = {"pool": "none", "object_points": True, "instruction": False, "proprio": "eef"}
+#: What the two adapter agents read on top of that in ``quick``: the object head on the backbone's own tokens
+#: (adapters off: adapters trained on Panda images moved the UR5e's wrist-camera point by 8 cm, median) and the
+#: adapted pooled embedding beside the points, so that the adapters still reach the policy. Measured in
+#: ``results/quick-adapters-locator`` (session 17): UR5e success 0.00 -> 0.25 (adapter), 0.03 -> 0.30 (safe-adapter).
+QUICK_ADAPTER_FEATURES: dict[str, Any] = {"pool": "embedding", "locate_with_adapters": False}
 #: The quick suite's target: logs from the Panda, adaptation and evaluation on the UR5e (measured in session 16:
 #: the Panda-cloned policy reaches the object on the UR5e but seldom closes its Robotiq gripper in time,
 #: 0.0-0.2 success before adaptation; see the README's "quick suite").
@@ -411,7 +416,11 @@ SUITES: dict[str, Suite] = {
             tasks=(QUICK_TARGET,),
             seeds=(0, 1, 2),
             settings=dataclasses.replace(QUICK_SETTINGS, adapt_env_steps=1000, eval_every=250),
-            agent_kwargs={a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(a, {}), **QUICK_OBJECT_POINTS} for a in REFERENCE},
+            agent_kwargs={
+                a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(a, {}), **QUICK_OBJECT_POINTS,
+                    **(QUICK_ADAPTER_FEATURES if a in ("adapter", "safe-adapter") else {})}
+                for a in REFERENCE
+            },
             # Sized on agents that learn (issue 10's imitation recipe): the logs and cameras of
             # `safeadapt-bench imitation`, object points, each agent's pre-training bounded by updates (not
             # the clock, so that a run reproduces), a 4-point learning curve, 20 final episodes per split.

@@ -29,6 +29,7 @@ from safeadapt_bench.harness.records import (
 )
 from safeadapt_bench.harness.report import build_report
 from safeadapt_bench.harness.suites import (
+    QUICK_ADAPTER_FEATURES,
     QUICK_OBJECT_POINTS,
     CellSpec,
     SuiteError,
@@ -338,8 +339,12 @@ def test_cell_spec_roundtrip_and_named_suites():
     (q,), (m,) = quick.tasks, medium.tasks  # the same logs; quick adapts on the UR5e, medium on the Panda
     assert (q.robot, q.target_robot, m.target_robot) == ("Panda", "UR5e", None)
     assert dataclasses.replace(q, target_robot=None) == m
-    points = {a: {k: v for k, v in kw.items() if k not in QUICK_OBJECT_POINTS} for a, kw in quick.agent_kwargs.items()}
+    representation = {*QUICK_OBJECT_POINTS, *QUICK_ADAPTER_FEATURES}
+    points = {a: {k: v for k, v in kw.items() if k not in representation} for a, kw in quick.agent_kwargs.items()}
     assert medium.agent_kwargs == points  # medium's records predate quick's object points
+    # the adapter agents' object head reads the frozen backbone, their adapted embedding goes beside the points
+    assert [a for a, kw in quick.agent_kwargs.items() if kw.get("locate_with_adapters") is False] == [
+        "safe-adapter", "adapter"]
     assert all(kw["object_points"] and kw["proprio"] == "eef" for kw in quick.agent_kwargs.values())
     assert medium.settings.adapt_env_steps == 3000 and quick.settings.adapt_env_steps == 1000
     ms, qs = medium.settings, quick.settings
@@ -352,7 +357,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("ref", ["quick", "quick-panda", "quick-object-points", "medium", "medium-critic-pretrain",
-                                 "quick-adapters", "quick-adapters-locator"])
+                                 "quick-adapters"])
 def test_committed_references_are_what_their_suites_run(ref):
     """Each committed record's config is the one its suite (named, or the suite file beside it) gives that cell
     today, so `run ... --compare-to results/<ref>` can reproduce it."""

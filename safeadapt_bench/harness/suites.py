@@ -334,8 +334,8 @@ QUICK_PRETRAIN: dict[str, dict[str, Any]] = {
 QUICK_OBJECT_POINTS: dict[str, Any] = {"pool": "none", "object_points": True, "instruction": False, "proprio": "eef"}
 #: What the two adapter agents read on top of that in ``quick``: the object head on the backbone's own tokens
 #: (adapters off: adapters trained on Panda images moved the UR5e's wrist-camera point by 8 cm, median) and the
-#: adapted pooled embedding beside the points, so that the adapters still reach the policy. Measured in
-#: ``results/quick-adapters-locator`` (session 17): UR5e success 0.00 -> 0.25 (adapter), 0.03 -> 0.30 (safe-adapter).
+#: adapted pooled embedding beside the points, so that the adapters still reach the policy (session 18: UR5e
+#: success 0.00 -> 0.25 for adapter, 0.03 -> 0.25 for safe-adapter; the README's "quick suite").
 QUICK_ADAPTER_FEATURES: dict[str, Any] = {"pool": "embedding", "locate_with_adapters": False}
 #: The quick suite's target: logs from the Panda, adaptation and evaluation on the UR5e (measured in session 16:
 #: the Panda-cloned policy reaches the object on the UR5e but seldom closes its Robotiq gripper in time,

@@ -101,6 +101,10 @@ class BackboneExtractor(BaseFeaturesExtractor):
             ``None``: the Panda scene's (:data:`~safeadapt_bench.depth_points.PANDA_CALIBRATION`).
         point_noise: std (metres) of Gaussian noise added to each object point while the extractor is in
             training mode (augmentation: the policy learns to act on a locator with that error).
+        point_gate: with ``object_points`` and several cameras, where a later camera's point lies farther
+            than this (metres) from the first camera's, the higher of the two is replaced by the lower (a
+            camera that lost the object attends to the gripper, which is above the object until it holds
+            it); ``None``: no gate.
         proprio: ``"full"`` (every proprio number, the arm's joints included) or ``"eef"`` (the end
             effector's pose and the gripper's aperture only: the same meaning on every robot, for a policy
             moved to another arm).
@@ -129,6 +133,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         object_points: bool = False,
         camera_calibration: dict | None = None,
         point_noise: float = 0.0,
+        point_gate: float | None = None,
         proprio: str = "full",
         locate_with_adapters: bool = True,
     ):
@@ -185,6 +190,9 @@ class BackboneExtractor(BaseFeaturesExtractor):
         if not (point_noise >= 0.0 and math.isfinite(point_noise)):
             raise ValueError(f"point_noise is a standard deviation in metres (>= 0); got {point_noise!r}.")
         self.point_noise = float(point_noise)
+        if point_gate is not None and not (point_gate > 0.0 and math.isfinite(point_gate)):
+            raise ValueError(f"point_gate is a distance in metres (> 0) or None; got {point_gate!r}.")
+        self.point_gate = None if point_gate is None else float(point_gate)
         self.keypoint_depth = bool(keypoint_depth) and learned
         self.pools = torch.nn.ModuleDict(heads)
         #: Normalisation of the other entries (``(x - mean) / std``); pre-training sets it from the logs.
@@ -318,7 +326,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         embedding as well, whether the features hold it or not (the contrastive loss aligns it).
         """
         start = self.frozen_start() or 0
-        parts, first = [], None
+        parts, first, points = [], None, {}
         for cam in self.cameras:
             x = self.backbone.vision_blocks(tokens[cam], start)
             pooled, last = self.backbone.vision_head(x)
@@ -341,7 +349,10 @@ class BackboneExtractor(BaseFeaturesExtractor):
             if self.object_keypoints:
                 parts.append(self.backbone.object_head.locate(located, cam))
             if self.object_points:
-                parts.append(self._object_point(cam, tokens[f"{cam}/cloud"], located, observations))
+                points[cam] = (len(parts), self._attended_point(cam, tokens[f"{cam}/cloud"], located))
+                parts.append(None)  # filled in below, once every camera's point is known
+        for i, p in self._gated(points).values():
+            parts[i] = self._point_features(p, observations)
         ref = parts[0]
         if self.has_text:
             parts.append(self.encode_instructions(observations[TEXT_KEY]).to(ref.device, ref.dtype))
@@ -350,19 +361,37 @@ class BackboneExtractor(BaseFeaturesExtractor):
         features = torch.cat(parts, dim=1)
         return (features, first) if with_embedding else features
 
-    def _object_point(self, cam: str, cloud: torch.Tensor, last: torch.Tensor,
-                      observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``(B, 9)``: the attended 3-D point relative to the table and to the end effector, the attended
-        fraction of pixels on the table, and the object's top height above the table and relative to the
-        end effector (lengths in decimetres)."""
+    def _attended_point(self, cam: str, cloud: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """``(B, 5)``: the object head's attended point on ``cam`` (:func:`attended_point`), with the
+        training-time ``point_noise``."""
         attn = torch.softmax(self.backbone.object_head.logits(last, cam), dim=1)
-        table_z = self.calibration["table_z"]
-        p = attended_point(cloud.to(attn.dtype), attn, table_z)
+        p = attended_point(cloud.to(attn.dtype), attn, self.calibration["table_z"])
         if self.training and self.point_noise > 0:  # augmentation: a locator with this error, while training
             e = self.point_noise * torch.randn_like(p[:, :3])
             p = torch.cat([p[:, :3] + e, p[:, 3:4], p[:, 4:] + e[:, 2:]], 1)
-        eef = observations["proprio"][:, :3].to(attn.dtype) - torch.tensor([0.0, 0.0, table_z], dtype=attn.dtype,
-                                                                           device=attn.device)
+        return p
+
+    def _gated(self, points: dict[str, tuple[int, torch.Tensor]]) -> dict[str, tuple[int, torch.Tensor]]:
+        """``points`` with :attr:`point_gate` applied: where a later camera's point is farther than the gate
+        from the first camera's, the higher of the two (height above the table) becomes the lower."""
+        if self.point_gate is None or len(points) < 2:
+            return points
+        (c0, (i0, p0)), *rest = points.items()
+        out = {}
+        for cam, (i, p) in rest:
+            far = (p[:, :3] - p0[:, :3]).norm(dim=1, keepdim=True) > self.point_gate
+            lower = torch.where(p[:, 2:3] < p0[:, 2:3], p, p0)
+            out[cam] = (i, torch.where(far, lower, p))
+            p0 = torch.where(far, lower, p0)
+        return {c0: (i0, p0), **out}
+
+    def _point_features(self, p: torch.Tensor, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, 9)``: the attended 3-D point relative to the table and to the end effector, the attended
+        fraction of pixels on the table, and the object's top height above the table and relative to the
+        end effector (lengths in decimetres)."""
+        table_z = self.calibration["table_z"]
+        eef = observations["proprio"][:, :3].to(p.dtype) - torch.tensor([0.0, 0.0, table_z], dtype=p.dtype,
+                                                                        device=p.device)
         top = p[:, 4:]
         return torch.cat([10 * p[:, :3], 10 * (p[:, :3] - eef), p[:, 3:4], 10 * top, 10 * (top - eef[:, 2:])], 1)
 

@@ -126,6 +126,44 @@ def test_point_noise_perturbs_object_points_only_while_training(stepped):
         BackboneExtractor(env.observation_space, pool="none", object_points=True, point_noise=-0.01)
 
 
+def test_point_gate_keeps_the_lower_of_two_points_that_disagree(stepped):
+    env, obs = stepped
+    kw = dict(pool="none", object_points=True, instruction=False, camera_calibration=env.unwrapped.camera_calibration())
+    o, dim = _batch(obs), OBJECT_POINT_DIM
+    with torch.no_grad():
+        free = BackboneExtractor(env.observation_space, **kw)(o)[0]
+        wide = BackboneExtractor(env.observation_space, point_gate=100.0, **kw)(o)[0]
+        tight = BackboneExtractor(env.observation_space, point_gate=1e-6, **kw)(o)[0]
+    assert torch.equal(wide, free)  # every point within 100 m: nothing replaced
+    assert not torch.allclose(free[dim:2 * dim], free[:dim])  # the two cameras' points differ here
+    lower = free[:dim] if free[2] < free[dim + 2] else free[dim:2 * dim]  # 10 * height above the table
+    assert torch.equal(tight[:dim], lower) and torch.equal(tight[dim:2 * dim], lower)
+    assert torch.equal(tight[2 * dim:], free[2 * dim:])
+    for bad in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="point_gate"):
+            BackboneExtractor(env.observation_space, point_gate=bad, **kw)
+
+
+def test_point_gate_keeps_the_ur5e_wrist_camera_off_its_own_fingers():
+    """The case the gate is for: on the UR5e at this reset the milk carton sits at the wrist view's edge and
+    the wrist camera's point lands on the Robotiq fingers, 10+ cm above and beside the carton; gated, both
+    cameras read the front's point, the lower one."""
+    env = InstructionTokens(gym.make("SafeAdapt/Lift-v0", camera_size=64, cameras=("front", "wrist"), robot="UR5e",
+                                     obs_mode="rgbd"))
+    obs, _ = env.reset(seed=5001, options={"category": "milk"})
+    true = env.unwrapped.scene.sim.data.body_xpos[env.unwrapped.scene.active_body_id] - np.array([0, 0, 0.8])
+    kw = dict(pool="none", object_points=True, instruction=False, camera_calibration=env.unwrapped.camera_calibration())
+    with torch.no_grad():
+        errors = {}
+        for gate in (None, 0.1):
+            f = BackboneExtractor(env.observation_space, point_gate=gate, **kw)(_batch(obs))[0].numpy()
+            errors[gate] = [np.linalg.norm(f[c * OBJECT_POINT_DIM:c * OBJECT_POINT_DIM + 2] / 10 - true[:2])
+                            for c in range(2)]  # horizontal error per camera, m
+    env.close()
+    assert errors[None][0] < 0.04 < 0.1 < errors[None][1], errors  # front on the carton, wrist far off
+    assert errors[0.1][1] == errors[0.1][0] == errors[None][0]
+
+
 def test_the_locator_can_read_the_backbone_without_its_adapters(stepped):
     """``locate_with_adapters=False``: however the adapters have moved, the object points are the frozen
     backbone's (the tokens the object head was fitted on); with ``True`` they move with the adapters."""

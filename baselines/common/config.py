@@ -64,6 +64,10 @@ class AgentConfig:
     ``None``: the Panda scene's."""
     point_noise: float = 0.0
     """Std (metres) of Gaussian noise on each ``object_points`` point in training (augmentation)."""
+    point_gate: float | None = None
+    """With ``object_points``: where a later camera's point is farther than this (metres) from the first
+    camera's, the higher of the two becomes the lower (a view that lost the object attends to the gripper,
+    above it); ``None``: off."""
     proprio: str = "full"
     """What the policy reads of ``proprio``: ``"full"`` (joints included) or ``"eef"`` (the end effector's
     pose and the gripper's aperture: the same on every robot, for cross-embodiment)."""

@@ -185,6 +185,56 @@ def test_killed_sweep_resumes_to_the_same_records(tmp_path):
     assert run_sweep(suite, res, progress=False).completed == []
 
 
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) child processes of ``pid``, from /proc."""
+    out = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_terminated_run_stops_its_workers_and_keeps_its_records(tmp_path):
+    """`kill` (SIGTERM) on `run --workers 2` stops the worker processes too (they used to compute on, orphaned,
+    sharing the cores with whatever ran next), exits 130 and keeps the cells already written."""
+    cfg = toy_toml(str(tmp_path / "suite.toml"), cells_steps=15000, seeds=(0, 1, 2))
+    res = str(tmp_path / "res")
+    cmd = [sys.executable, "-m", "safeadapt_bench", "run", "--config", cfg, "--results", res, "--no-report",
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cells = os.path.join(res, "cells")
+    deadline = time.time() + 180
+    while time.time() < deadline and not (
+        os.path.isdir(cells) and any(n.endswith(".json") and not n.startswith(".") for n in os.listdir(cells))
+    ):
+        time.sleep(0.05)
+    workers = [c for c in _children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()]
+    written = {n: open(os.path.join(cells, n), "rb").read() for n in os.listdir(cells) if n.endswith(".json")}
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    assert len(workers) == 2 and 1 <= len(written) < 6
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "a worker outlived its run"
+    for name, data in written.items():
+        assert open(os.path.join(cells, name), "rb").read() == data
+
+
 def test_process_pool_and_ray_give_the_same_records_as_local(tmp_path, monkeypatch):
     # A user agent given by a relative file path resolves in every worker (they get the driver's cwd).
     (tmp_path / "sab_user_shield.py").write_text(

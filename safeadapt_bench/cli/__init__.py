@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+from typing import Any
 
 #: Sub-command modules in ``safeadapt_bench.cli``, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -43,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    on_term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    if on_term is not None:  # `kill` stops a run as Ctrl-C does: workers stopped, written results kept
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, KeyError) as err:
@@ -54,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"safeadapt-bench {args.command}: interrupted; results already written are kept.",
               file=sys.stderr)
         return 130
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM handler: raise ``KeyboardInterrupt`` so that a terminated run cleans up as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":  # pragma: no cover

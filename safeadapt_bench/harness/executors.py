@@ -139,10 +139,25 @@ class LocalExecutor:
                     yield futures[fut], record, err
                 drain()
         except BaseException:
-            # Interrupted: drop queued cells, do not wait for running ones (they re-run on resume).
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Interrupted: drop queued cells and stop running ones (they re-run on resume).
+            _stop_pool(pool)
             raise
         pool.shutdown(wait=True)
+
+
+def _stop_pool(pool: Any) -> None:
+    """Stop a ``ProcessPoolExecutor`` now, its running workers included: ``shutdown`` alone lets each finish
+    its cell, so an interrupted run would leave them computing (and sharing the cores) after it exits."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        w.join(timeout=10)
 
 
 def _import_ray() -> Any:

@@ -326,7 +326,7 @@ class BackboneExtractor(BaseFeaturesExtractor):
         embedding as well, whether the features hold it or not (the contrastive loss aligns it).
         """
         start = self.frozen_start() or 0
-        parts, first, points = [], None, {}
+        parts, first, slots, points = [], None, [], []
         for cam in self.cameras:
             x = self.backbone.vision_blocks(tokens[cam], start)
             pooled, last = self.backbone.vision_head(x)
@@ -349,9 +349,10 @@ class BackboneExtractor(BaseFeaturesExtractor):
             if self.object_keypoints:
                 parts.append(self.backbone.object_head.locate(located, cam))
             if self.object_points:
-                points[cam] = (len(parts), self._attended_point(cam, tokens[f"{cam}/cloud"], located))
+                slots.append(len(parts))
+                points.append(self._attended_point(cam, tokens[f"{cam}/cloud"], located))
                 parts.append(None)  # filled in below, once every camera's point is known
-        for i, p in self._gated(points).values():
+        for i, p in zip(slots, self._gated(points)):
             parts[i] = self._point_features(p, observations)
         ref = parts[0]
         if self.has_text:
@@ -371,19 +372,18 @@ class BackboneExtractor(BaseFeaturesExtractor):
             p = torch.cat([p[:, :3] + e, p[:, 3:4], p[:, 4:] + e[:, 2:]], 1)
         return p
 
-    def _gated(self, points: dict[str, tuple[int, torch.Tensor]]) -> dict[str, tuple[int, torch.Tensor]]:
-        """``points`` with :attr:`point_gate` applied: where a later camera's point is farther than the gate
-        from the first camera's, the higher of the two (height above the table) becomes the lower."""
+    def _gated(self, points: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The cameras' points with :attr:`point_gate` applied: where a later camera's point is farther than
+        the gate from the first camera's, the higher of the two (height above the table) becomes the lower."""
         if self.point_gate is None or len(points) < 2:
             return points
-        (c0, (i0, p0)), *rest = points.items()
-        out = {}
-        for cam, (i, p) in rest:
-            far = (p[:, :3] - p0[:, :3]).norm(dim=1, keepdim=True) > self.point_gate
-            lower = torch.where(p[:, 2:3] < p0[:, 2:3], p, p0)
-            out[cam] = (i, torch.where(far, lower, p))
-            p0 = torch.where(far, lower, p0)
-        return {c0: (i0, p0), **out}
+        first, later = points[0], []
+        for p in points[1:]:
+            far = (p[:, :3] - first[:, :3]).norm(dim=1, keepdim=True) > self.point_gate
+            lower = torch.where(p[:, 2:3] < first[:, 2:3], p, first)
+            later.append(torch.where(far, lower, p))
+            first = torch.where(far, lower, first)
+        return [first, *later]
 
     def _point_features(self, p: torch.Tensor, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, 9)``: the attended 3-D point relative to the table and to the end effector, the attended

@@ -185,26 +185,31 @@ def test_killed_sweep_resumes_to_the_same_records(tmp_path):
     assert run_sweep(suite, res, progress=False).completed == []
 
 
-def _children(pid: int) -> list[int]:
-    """Live (not zombie) child processes of ``pid``, from /proc."""
-    out = []
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(name))
-    return out
+def _state(pid: int) -> str | None:
+    """A process's state letter from /proc (``"Z"``: a zombie), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return _state(pid) not in (None, "Z")
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid``, from /proc."""
+    out = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and _alive(int(name)):
+            out.append(int(name))
+    return out
 
 
 def test_terminated_run_stops_its_workers_and_keeps_its_records(tmp_path):

@@ -31,6 +31,7 @@ from safeadapt_bench.harness.report import build_report
 from safeadapt_bench.harness.suites import (
     QUICK_ADAPTER_FEATURES,
     QUICK_OBJECT_POINTS,
+    QUICK_SAFE_RL,
     CellSpec,
     SuiteError,
     TaskSpec,
@@ -394,13 +395,16 @@ def test_cell_spec_roundtrip_and_named_suites():
     (q,), (m,) = quick.tasks, medium.tasks  # the same logs; quick adapts on the UR5e, medium on the Panda
     assert (q.robot, q.target_robot, m.target_robot) == ("Panda", "UR5e", None)
     assert dataclasses.replace(q, target_robot=None) == m
-    representation = {*QUICK_OBJECT_POINTS, *QUICK_ADAPTER_FEATURES}
+    representation = {*QUICK_OBJECT_POINTS, *QUICK_ADAPTER_FEATURES, *QUICK_SAFE_RL}
     points = {a: {k: v for k, v in kw.items() if k not in representation} for a, kw in quick.agent_kwargs.items()}
     assert medium.agent_kwargs == points  # medium's records predate quick's object points
     # the adapter agents' object head reads the frozen backbone, their adapted embedding goes beside the points
     assert [a for a, kw in quick.agent_kwargs.items() if kw.get("locate_with_adapters") is False] == [
         "safe-adapter", "adapter"]
     assert all(kw["object_points"] and kw["proprio"] == "eef" for kw in quick.agent_kwargs.values())
+    # the gate and the pre-trained reward critics are safe-rl's alone (they broke the adapter agents)
+    assert [a for a, kw in quick.agent_kwargs.items() if kw.get("critic_pretrain")] == ["safe-rl"]
+    assert quick.agent_kwargs["safe-rl"]["point_gate"] == 0.1
     assert medium.settings.adapt_env_steps == 3000 and quick.settings.adapt_env_steps == 1000
     ms, qs = medium.settings, quick.settings
     assert (ms.dataset_policy, ms.dataset_episodes) == ("noisy", qs.dataset_episodes)

@@ -337,6 +337,12 @@ QUICK_OBJECT_POINTS: dict[str, Any] = {"pool": "none", "object_points": True, "i
 #: adapted pooled embedding beside the points, so that the adapters still reach the policy (session 18: UR5e
 #: success 0.00 -> 0.25 for adapter, 0.03 -> 0.25 for safe-adapter; the README's "quick suite").
 QUICK_ADAPTER_FEATURES: dict[str, Any] = {"pool": "embedding", "locate_with_adapters": False}
+#: What safe-rl (no adapters) adds in ``quick`` since session 20: where the two cameras' points disagree by more
+#: than 10 cm, the lower one (the UR5e's wrist camera otherwise attends to its own Robotiq fingers beside the milk
+#: carton), and SAC's reward critics fitted to the logs' discounted returns before adaptation (UR5e success 0.65 /
+#: 0.25 -> 0.60 / 0.55 on seeds 0 / 1). Not for the adapter agents: with pre-trained critics safe-adapter's probe
+#: fell from 0.97 to 0.13 and its Panda success to 0.05 (seed 0). The README's "quick suite" has the numbers.
+QUICK_SAFE_RL: dict[str, Any] = {"point_gate": 0.1, "critic_pretrain": True}
 #: The quick suite's target: logs from the Panda, adaptation and evaluation on the UR5e (measured in session 16:
 #: the Panda-cloned policy reaches the object on the UR5e but seldom closes its Robotiq gripper in time,
 #: 0.0-0.2 success before adaptation; see the README's "quick suite").
@@ -418,7 +424,8 @@ SUITES: dict[str, Suite] = {
             settings=dataclasses.replace(QUICK_SETTINGS, adapt_env_steps=1000, eval_every=250),
             agent_kwargs={
                 a: {**QUICK_ADAPT, **QUICK_PRETRAIN.get(a, {}), **QUICK_OBJECT_POINTS,
-                    **(QUICK_ADAPTER_FEATURES if a in ("adapter", "safe-adapter") else {})}
+                    **(QUICK_ADAPTER_FEATURES if a in ("adapter", "safe-adapter") else {}),
+                    **(QUICK_SAFE_RL if a == "safe-rl" else {})}
                 for a in REFERENCE
             },
             # Sized on agents that learn (issue 10's imitation recipe): the logs and cameras of

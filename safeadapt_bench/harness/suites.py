@@ -340,8 +340,8 @@ QUICK_ADAPTER_FEATURES: dict[str, Any] = {"pool": "embedding", "locate_with_adap
 #: What safe-rl (no adapters) adds in ``quick`` since session 20: where the two cameras' points disagree by more
 #: than 10 cm, the lower one (the UR5e's wrist camera otherwise attends to its own Robotiq fingers beside the milk
 #: carton), and SAC's reward critics fitted to the logs' discounted returns before adaptation (UR5e success 0.65 /
-#: 0.25 -> 0.60 / 0.55 on seeds 0 / 1). Not for the adapter agents: with pre-trained critics safe-adapter's probe
-#: fell from 0.97 to 0.13 and its Panda success to 0.05 (seed 0). The README's "quick suite" has the numbers.
+#: 0.25 -> 0.60 / 0.55 on seeds 0 / 1). Not for the adapter agents: with both, safe-adapter's probe fell from
+#: 0.97 to 0.13 and its Panda success to 0.05 (seed 0). The README's "quick suite" has the numbers.
 QUICK_SAFE_RL: dict[str, Any] = {"point_gate": 0.1, "critic_pretrain": True}
 #: The quick suite's target: logs from the Panda, adaptation and evaluation on the UR5e (measured in session 16:
 #: the Panda-cloned policy reaches the object on the UR5e but seldom closes its Robotiq gripper in time,

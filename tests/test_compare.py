@@ -154,3 +154,21 @@ def test_a_different_openblas_kernel_is_named_as_the_likely_cause(two_runs, tmp_
     result = compare_results(str(two_runs / "b"), ref)
     assert result.kernels == {cell: (run_kernel, "NotThisOne")}
     assert "OPENBLAS_CORETYPE=NotThisOne" in result.report()
+
+
+def test_different_package_versions_are_named_as_the_likely_cause(two_runs, tmp_path):
+    ref = str(tmp_path / "ref")
+    shutil.copytree(two_runs / "a", ref)
+    cell = "Lift-Panda__shielded-random__seed0"
+    run_torch = load_records(str(two_runs / "b"))[0]["provenance"]["packages"]["torch"]
+
+    def older_torch(r):
+        r["provenance"]["packages"]["torch"] = "0.0.1"
+        r["metrics"]["success_train"] = -1.0
+
+    _edit(os.path.join(ref, "cells", f"{cell}.json"), older_torch)
+    result = compare_results(str(two_runs / "b"), ref)
+    assert result.packages == {cell: {"torch": (run_torch, "0.0.1")}}
+    assert "pip install torch==0.0.1" in result.report()
+    _edit(os.path.join(ref, "cells", f"{cell}.json"), lambda r: r["provenance"]["packages"].update(torch=run_torch))
+    assert cell not in compare_results(str(two_runs / "b"), ref).packages  # same versions: no cause named

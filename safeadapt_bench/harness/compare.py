@@ -45,6 +45,8 @@ class Comparison:
         devices: cell id -> ``(run, reference)`` torch devices, where they differ (a likely cause).
         kernels: cell id -> ``(run, reference)`` OpenBLAS kernels (``provenance.hardware.blas_kernel``),
             where they differ (another likely cause: the simulator's matrix products round differently).
+        packages: cell id -> ``{package: (run, reference)}`` versions (``provenance.packages``), where they
+            differ (a third: a new release of peft or torch trains to other numbers).
     """
 
     run_dir: str
@@ -56,6 +58,7 @@ class Comparison:
     added: set[str] = field(default_factory=set)
     devices: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     kernels: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    packages: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
     @property
     def reproduced(self) -> bool:
@@ -90,7 +93,19 @@ class Comparison:
                 run_k, ref_k = self.kernels[cell_id]
                 lines.append(f"    (the run's OpenBLAS kernel is {run_k!r}, the reference's {ref_k!r}: the simulator's "
                              f"matrix products round differently; OPENBLAS_CORETYPE={ref_k} selects the reference's)")
+            if cell_id in self.packages:
+                pins = " ".join(f"{name}=={ref_v}" for name, (_, ref_v) in sorted(self.packages[cell_id].items()))
+                versions = ", ".join(f"{name} {run_v} (reference {ref_v})"
+                                     for name, (run_v, ref_v) in sorted(self.packages[cell_id].items()))
+                lines.append(f"    (the run's packages differ: {versions}; `pip install {pins}` installs the "
+                             "reference's)")
         return "\n".join(lines)
+
+
+def _package_changes(run: dict[str, str], reference: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """``{package: (run, reference)}`` for the packages both sides name at different versions."""
+    return {name: (run[name], reference[name]) for name in sorted(set(run) & set(reference))
+            if name != "safeadapt-bench" and run[name] != reference[name]}
 
 
 def _unindexed(path: str) -> str:
@@ -153,6 +168,9 @@ def compare_results(run_dir: str, reference_dir: str) -> Comparison:
             kernels = tuple((p.get("hardware") or {}).get("blas_kernel") for p in prov)
             if None not in kernels and kernels[0] != kernels[1]:
                 out.kernels[cell_id] = kernels
+            packages = _package_changes(*(p.get("packages") or {} for p in prov))
+            if packages:
+                out.packages[cell_id] = packages
     return out
 
 

@@ -405,9 +405,6 @@ def test_cell_spec_roundtrip_and_named_suites():
     # the gate and the pre-trained reward critics are safe-rl's alone (they broke the adapter agents)
     assert [a for a, kw in quick.agent_kwargs.items() if kw.get("critic_pretrain")] == ["safe-rl"]
     assert quick.agent_kwargs["safe-rl"]["point_gate"] == 0.1
-    # and so are SAC minibatches of 64 (the adapter agents' records were made at the default 16)
-    assert {a: kw.get("batch_size") for a, kw in quick.agent_kwargs.items()} == {
-        "safe-adapter": None, "full-finetune": None, "adapter": None, "safe-rl": 64}
     assert medium.settings.adapt_env_steps == 3000 and quick.settings.adapt_env_steps == 1000
     ms, qs = medium.settings, quick.settings
     assert (ms.dataset_policy, ms.dataset_episodes) == ("noisy", qs.dataset_episodes)
@@ -419,7 +416,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("ref", ["quick", "quick-panda", "quick-object-points", "medium", "medium-critic-pretrain",
-                                 "quick-adapters", "quick-veto-off", "quick-gate", "quick-critic"])
+                                 "quick-adapters", "quick-veto-off", "quick-gate", "quick-critic", "quick-batch"])
 def test_committed_references_are_what_their_suites_run(ref):
     """Each committed record's config is the one its suite (named, or the suite file beside it) gives that cell
     today, so `run ... --compare-to results/<ref>` can reproduce it."""

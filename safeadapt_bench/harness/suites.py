@@ -341,10 +341,10 @@ QUICK_ADAPTER_FEATURES: dict[str, Any] = {"pool": "embedding", "locate_with_adap
 #: than 10 cm, the lower one (the UR5e's wrist camera otherwise attends to its own Robotiq fingers beside the milk
 #: carton), and SAC's reward critics fitted to the logs' discounted returns before adaptation (UR5e success 0.65 /
 #: 0.25 -> 0.60 / 0.55 on seeds 0 / 1). Not for the adapter agents: with both, safe-adapter's probe fell from
-#: 0.97 to 0.13 and its Panda success to 0.05 (seed 0). Since session 21, SAC minibatches of 64 instead of 16: the
-#: adaptation curves no longer fall back (UR5e success 0.60 / 0.55 / 0.55 -> 0.75 / 0.55 / 0.55 on seeds 0-2; a 3x
-#: faster actor instead peaked at 250 steps and fell to 0.2 / 0.0). The README's "quick suite" has the numbers.
-QUICK_SAFE_RL: dict[str, Any] = {"point_gate": 0.1, "critic_pretrain": True, "batch_size": 64}
+#: 0.97 to 0.13 and its Panda success to 0.05 (seed 0). SAC's minibatches stay at 16: 64 looked better on seeds
+#: 0-2 (0.75 / 0.55 / 0.55) and was worse on fresh seeds 3-4 (0.25 / 0.05 against 0.70 / 0.70; results/quick-batch/).
+#: The README's "quick suite" has the numbers.
+QUICK_SAFE_RL: dict[str, Any] = {"point_gate": 0.1, "critic_pretrain": True}
 #: The quick suite's target: logs from the Panda, adaptation and evaluation on the UR5e (measured in session 16:
 #: the Panda-cloned policy reaches the object on the UR5e but seldom closes its Robotiq gripper in time,
 #: 0.0-0.2 success before adaptation; see the README's "quick suite").

@@ -416,7 +416,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("ref", ["quick", "quick-panda", "quick-object-points", "medium", "medium-critic-pretrain",
-                                 "quick-adapters", "quick-veto-off", "quick-gate", "quick-critic", "quick-batch"])
+                                 "quick-adapters", "quick-veto-off", "quick-gate", "quick-critic", "quick-batch",
+                                 "medium-ur5e"])
 def test_committed_references_are_what_their_suites_run(ref):
     """Each committed record's config is the one its suite (named, or the suite file beside it) gives that cell
     today, so `run ... --compare-to results/<ref>` can reproduce it."""
